@@ -1,0 +1,5 @@
+import sys
+
+from vec2vec.cli import main
+
+sys.exit(main())
