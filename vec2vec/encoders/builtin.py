@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vec2vec.atomic import atomic_dir
-from vec2vec.encoders.base import Encoder
+from vec2vec.encoders.base import Encoder, EncoderUnavailable
 from vec2vec.paths import data_home
 from vec2vec.runtime import cpu_threads
 
@@ -47,7 +47,14 @@ class SentenceTransformerEncoder(Encoder):
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(cpu_threads())
-        return SentenceTransformer(self._model_path(), device="cpu")
+        path = self._model_path()
+        try:
+            return SentenceTransformer(path, device="cpu")
+        except OSError as exc:
+            raise EncoderUnavailable(
+                f"could not load sentence-transformers model {path!r} ({exc}); fix: pass a local model "
+                "directory, or to download a hub model go online and set HF_HUB_OFFLINE=0"
+            ) from exc
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True)  # type: ignore[attr-defined]
