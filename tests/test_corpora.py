@@ -70,13 +70,14 @@ def test_cleaning_counts_everything():
 def test_local_file_formats(tmp_path):
     texts = ["first local text, long enough", "second local text, long enough", "third one, also long enough"]
     (tmp_path / "a.txt").write_text("\n".join(texts) + "\n\n")
-    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps({"id": f"k{i}", "text": t, "label": "x"})
-                                                for i, t in enumerate(texts)))
+    (tmp_path / "b.jsonl").write_text(
+        "\n".join(json.dumps({"id": f"k{i}", "text": t, "label": "x"}) for i, t in enumerate(texts))
+    )
     (tmp_path / "c.csv").write_text("uid,body\n" + "\n".join(f'{i},"{t}"' for i, t in enumerate(texts)))
     pq.write_table(pa.table({"text": texts, "label": ["p", "q", "r"]}), tmp_path / "d.parquet")
     for ref in ("a.txt", "b.jsonl", "c.csv?text=body&id=uid", "d.parquet"):
         spec = get_corpus(f"file:{tmp_path / ref}")
-        kept, stats = clean(spec.records(), CleanConfig())
+        kept, _ = clean(spec.records(), CleanConfig())
         assert [r.text for r in kept] == texts, ref
         assert spec.role == "train"
     assert [r.id for r in get_corpus(str(tmp_path / "b.jsonl")).records()] == ["b:k0", "b:k1", "b:k2"]
@@ -128,5 +129,5 @@ def test_sentence_split_and_wikitext():
     assert split_sentences("Mr. Smith went to Washington. He met Dr. Jones! Was it 5 p.m.? Yes.") == [
         "Mr. Smith went to Washington.", "He met Dr. Jones!", "Was it 5 p.m.?", "Yes.",
     ]  # fmt: skip
-    wiki = "{{Infobox|a={{b}}}}\n'''Albedo''' is the [[diffuse reflection|reflection]] of light.<ref>x</ref>\n\n== H ==\n"
+    wiki = "{{Infobox|a={{b}}}}\n'''Albedo''' is the [[diffuse reflection|reflection]] of light.<ref>x</ref>\n\n= H =\n"
     assert strip_wikitext(wiki) == ["Albedo is the reflection of light."]

@@ -84,9 +84,7 @@ def test_entry_point_registration(tmp_path, monkeypatch):
     """A third-party package declares `vec2vec.encoders` entry points; vec2vec finds them."""
     pkg = tmp_path / "thirdparty_enc"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(
-        "from vec2vec.encoders.builtin import USE\n\ndef make():\n    return USE()\n"
-    )
+    (pkg / "__init__.py").write_text("from vec2vec.encoders.builtin import USE\n\ndef make():\n    return USE()\n")
     dist = tmp_path / "thirdparty_enc-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-enc\nVersion: 1.0\n")
@@ -148,7 +146,7 @@ def test_open_clip_loads_only_safetensors(tiny_clip_config, tmp_path):
     np.testing.assert_allclose(get_encoder(f"clip:{tiny_clip_config}:{weights}").encode(texts), expected, atol=1e-6)
     pickle_file = tmp_path / "tiny.pt"
     pickle_file.write_bytes(b"not allowed")
-    with pytest.raises(ValueError, match="only .safetensors"):
+    with pytest.raises(ValueError, match=r"only \.safetensors"):
         get_encoder(f"clip:{tiny_clip_config}:{pickle_file}").encode(texts)
     with pytest.raises(UnknownEncoder, match="clip:<arch>"):
         get_encoder("clip:RN50")

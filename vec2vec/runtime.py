@@ -9,7 +9,6 @@ import os
 # or fail without internet; users who want hub models set HF_HUB_OFFLINE=0.
 DEFAULT_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "disabled",
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
     "RAY_TRAIN_METRICS_ENABLED": "0",
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
@@ -56,6 +55,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:
+        # A private local cluster: no token file to manage. A real cluster keeps its own auth settings.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(
             num_cpus=num_cpus or os.cpu_count(),
             num_gpus=0,

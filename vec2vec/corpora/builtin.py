@@ -225,7 +225,7 @@ def read_spamassassin() -> Iterator[Record]:
             msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             yield Record(
                 f"spamassassin:{folder.name}/{path.name.split('.')[0]}", _email_text(msg), label, "spamassassin"
-            )  # type: ignore[arg-type]
+            )
 
 
 BUILTIN_CORPORA = {

@@ -33,7 +33,7 @@ class SentenceTransformerEncoder(Encoder):
     """Any sentence-transformers model: a local directory, or a hub id when online."""
 
     family = "sentence-transformers"
-    requires = ("sentence_transformers",)
+    requires: tuple[str, ...] = ("sentence_transformers",)
 
     def __init__(self, name: str, model: str) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ real model without trained weights: useful to test the plumbing offline, useless
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,6 @@ class OpenClipTextEncoder(Encoder):
     def _embed(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        model, tokenizer = self._model  # type: ignore[misc]
+        model, tokenizer = typing.cast(tuple, self._model)
         with torch.inference_mode():
             return model.encode_text(tokenizer(texts)).float().numpy()

@@ -211,6 +211,7 @@ def embed_encoder(
     actors = cfg.concurrency or max(1, cpus // cfg.cpus_per_actor)
     block = max(cfg.batch_size, math.ceil(len(pending) / (4 * actors)) // cfg.batch_size * cfg.batch_size)
     blocks = [pending.slice(i, block) for i in range(0, len(pending), block)]
+    actors = min(actors, len(blocks))
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # shards complete in order: bounded driver memory
     ds = ray.data.from_arrow(blocks).map_batches(
@@ -224,6 +225,7 @@ def embed_encoder(
     buffers: dict[tuple[str, int], list[pa.Table]] = defaultdict(list)
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        assert isinstance(batch, pa.Table)
         width = batch.schema.field("vector").type.list_size
         if known_dim is not None and width != known_dim:
             raise OutputMismatch(

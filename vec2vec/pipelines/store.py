@@ -96,7 +96,9 @@ def read_embeddings(path: str | Path) -> Embeddings:
     files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
     if not files or not files[0].exists():
         raise EmbeddingFileError(f"no embedding files at {path}; fix: run `vec2vec embed` first")
-    ids, vecs, meta = [], [], {}
+    ids: list[np.ndarray] = []
+    vecs: list[np.ndarray] = []
+    meta: dict = {}
     for f in files:
         meta_f = read_meta(f)
         try:

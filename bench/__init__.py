@@ -1,0 +1,1 @@
+"""Benchmarks whose results are committed under bench/results/ (JSON + Markdown with the command)."""
