@@ -1,5 +1,8 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`. Both are idempotent.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# pip warns once per package about the machine's unused local index mirrors; hide that noise only.
+QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -12,9 +15,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@# torch first, pinned: anything unpinned pulls CUDA torch and ~20 nvidia wheels (GBs).
-	$(PIP) install -q torch==2.13.0
-	$(PY) scripts/check_pip_plan.py -c constraints.txt -e '.[$(EXTRAS)]'
-	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PIP) install -q torch==2.13.0 $(QUIET)
+	$(PY) scripts/check_pip_plan.py -c constraints.txt -e '.[$(EXTRAS)]' $(QUIET)
+	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]' $(QUIET)
 	$(PY) -c "import torch, vec2vec; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 

@@ -38,7 +38,11 @@ def main() -> None:
     ap.add_argument("--encoders", default=",".join(CORE))
     ap.add_argument("--corpus", default="news")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--replot", action="store_true", help="redraw table and plot from results/embed.json")
     args = ap.parse_args()
+    if args.replot:
+        report(json.loads((RESULTS / "embed.json").read_text()))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     cfg = EmbedConfig(corpora=(args.corpus,), out=str(work), split=SplitConfig(limit=args.texts),
                       batch_size=args.batch_size, shard_size=512)  # fmt: skip
@@ -76,11 +80,18 @@ def main() -> None:
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "embed.json").write_text(json.dumps(result, indent=2) + "\n")
+    report(result)
+
+
+def report(result: dict) -> None:
+    """Markdown table and bar chart from a result dict (`--replot` redraws them from the committed JSON)."""
+    rows = result["rows"]
     lines = [
         "# Embedding throughput: raw encode vs the Ray job",
         "",
-        f"Command: `{result['command']}` ({len(texts)} `{args.corpus}` texts, batch {args.batch_size}, "
-        f"{os.cpu_count()} CPUs, local Ray started in {ray_start:.1f} s, not counted).",
+        f"Command: `{result['command']}` ({rows[0]['texts']} `{result['corpus']}` texts, batch "
+        f"{result['batch_size']}, {result['cpus']} CPUs, local Ray started in {result['ray_start_s']:.1f} s, "
+        "not counted).",
         "",
         "| encoder | raw texts/s | job texts/s end to end | job texts/s steady | end-to-end / raw | steady / raw |",
         "|---|---|---|---|---|---|",
@@ -90,9 +101,28 @@ def main() -> None:
             f"| {r['encoder']} | {r['raw_texts_per_s']:.0f} | {r['job_texts_per_s']:.0f} | "
             f"{r['job_steady_texts_per_s']:.0f} | {r['ratio_end_to_end']:.2f} | {r['ratio_steady']:.2f} |"
         )
-    lines += ["", "Target: the job keeps >= 0.9 x raw throughput.", ""]
+    lines += ["", "Target: the job keeps >= 0.9 x raw throughput.", "", "![throughput](embed.png)", ""]
     (RESULTS / "embed.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(len(rows))
+    for i, (key, label) in enumerate([("raw_texts_per_s", "raw encode"), ("job_texts_per_s", "job, end to end"),
+                                      ("job_steady_texts_per_s", "job, steady")]):  # fmt: skip
+        ax.bar(x + (i - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
+    ax.set_xticks(x, [r["encoder"] for r in rows])
+    ax.set_yscale("log")
+    ax.set_ylabel("texts / s (log)")
+    ax.set_title(f"{rows[0]['texts']} {result['corpus']} texts, {result['cpus']} CPUs")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "embed.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -131,3 +131,16 @@ def test_sentence_split_and_wikitext():
     ]  # fmt: skip
     wiki = "{{Infobox|a={{b}}}}\n'''Albedo''' is the [[diffuse reflection|reflection]] of light.<ref>x</ref>\n\n= H =\n"
     assert strip_wikitext(wiki) == ["Albedo is the reflection of light."]
+
+
+def test_hf_datasets_reference_on_a_local_dataset_dir(tmp_path):
+    """The `hf:` path runs the real `datasets` loader; a local dataset directory stands in for a hub id."""
+    ds = tmp_path / "my_dataset"
+    ds.mkdir()
+    (ds / "train.csv").write_text('body,topic\n"hub text one, long enough",a\n"hub text two, long enough",b\n')
+    spec = get_corpus(f"hf:{ds}?text=body&label=topic")
+    kept, _ = clean(spec.records(), CleanConfig())
+    assert spec.name == "my_dataset"
+    assert [(r.id, r.text, r.label) for r in kept] == [
+        ("my_dataset:0", "hub text one, long enough", "a"), ("my_dataset:1", "hub text two, long enough", "b"),
+    ]  # fmt: skip

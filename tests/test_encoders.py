@@ -152,3 +152,11 @@ def test_open_clip_loads_only_safetensors(tiny_clip_config, tmp_path):
         get_encoder("clip:RN50")
     with pytest.raises(EncoderUnavailable, match="no architecture"):
         get_encoder("clip:NoSuchArch:random").encode(texts)
+
+
+def test_zero_norm_and_non_finite_rows_become_invalid():
+    from vec2vec.encoders.base import invalid_rows, l2_normalise
+
+    x = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0], [np.inf, 1.0], [np.nan, 0.0]]))
+    np.testing.assert_allclose(x[0], [0.6, 0.8])
+    assert invalid_rows(x).tolist() == [False, True, True, True]

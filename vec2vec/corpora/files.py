@@ -1,4 +1,5 @@
-"""Corpora from local files (txt, jsonl, csv, parquet) and from Hugging Face `datasets` ids (online).
+"""Corpora from local files (txt, jsonl, csv, parquet) and from Hugging Face `datasets` (hub ids online;
+a local dataset directory offline).
 
 References take options as a query string, e.g. `file:notes.csv?text=body&id=uid&label=topic` or
 `hf:ag_news?split=test&text=text&label=label`. Defaults: columns `text`, `id` and `label`; ids default to
@@ -96,7 +97,7 @@ def file_corpus(ref: str, role: Role = "train") -> CorpusSpec:
 
 def hf_corpus(ref: str, role: Role = "train") -> CorpusSpec:
     base, opts = _split_options(ref.removeprefix("hf:"))
-    name = base.replace("/", "_")
+    name = Path(base).name if Path(base).is_dir() else base.replace("/", "__")
 
     def rows() -> Iterator[Record]:
         import datasets
