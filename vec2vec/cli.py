@@ -14,9 +14,10 @@ from vec2vec.runtime import configure_env
 configure_env()
 
 from vec2vec.config import ConfigError, load_toml  # noqa: E402
-from vec2vec.corpora import CorpusFileError, DataMissing, UnknownCorpus, corpora  # noqa: E402
+from vec2vec.corpora import CorpusFileError, DataMissing, FetchError, UnknownCorpus, corpora  # noqa: E402
 from vec2vec.encoders import EncoderUnavailable, UnknownEncoder, encoder_names, get_encoder  # noqa: E402
-from vec2vec.pipelines.embed import EmbedConfig, EmptyCorpus, OutputMismatch, SplitResult, run_embed  # noqa: E402
+from vec2vec.pipelines.embed import EmbedConfig, EmptyCorpus, EncoderResult, OutputMismatch, run_embed  # noqa: E402
+from vec2vec.pipelines.split import SPLITS  # noqa: E402
 from vec2vec.pipelines.store import EmbeddingFileError  # noqa: E402
 
 USER_ERRORS = (
@@ -26,6 +27,7 @@ USER_ERRORS = (
     EmbeddingFileError,
     EmptyCorpus,
     EncoderUnavailable,
+    FetchError,
     OutputMismatch,
     UnknownCorpus,
     UnknownEncoder,
@@ -103,27 +105,15 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
     )
 
 
-def _print_results(cfg: EmbedConfig, results: list[SplitResult]) -> None:
+def _print_results(cfg: EmbedConfig, results: list[EncoderResult]) -> None:
     rows = [
-        (
-            r.corpus,
-            r.encoder,
-            r.split,
-            r.rows,
-            r.dropped,
-            r.embedded_now,
-            f"{r.seconds:.1f}",
-            f"{sum(x.embedded_now for x in results if (x.corpus, x.encoder) == (r.corpus, r.encoder)) / r.seconds:.0f}"
-            if r.seconds > 0
-            else "-",
-        )
+        (r.corpus, r.encoder, r.dim, *(r.rows[s] for s in SPLITS), sum(r.dropped.values()), r.embedded_now,
+         f"{r.seconds:.1f}", f"{r.texts_per_s:.0f}" if r.embedded_now else "-")
         for r in results
-    ]
-    _table("embeddings", ("corpus", "encoder", "split", "rows", "dropped", "new now", "job s", "texts/s"), rows)
-    print(
-        f"Parquet written under {Path(cfg.out).resolve()}/<corpus>/<encoder>/<split>/ "
-        "(manifest: <corpus>/manifest.json)"
-    )
+    ]  # fmt: skip
+    _table("embeddings", ("corpus", "encoder", "dim", *SPLITS, "dropped", "new now", "seconds", "texts/s"), rows)
+    print(f"Parquet: {Path(cfg.out).resolve()}/<corpus>/<encoder>/<split>/part-*.parquet; "
+          "splits, counts and hashes: <corpus>/manifest.json")  # fmt: skip
 
 
 def cmd_embed(args: argparse.Namespace) -> None:

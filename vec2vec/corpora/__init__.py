@@ -3,7 +3,7 @@
 from vec2vec.corpora.base import CorpusSpec, Record, Role
 from vec2vec.corpora.clean import CleanConfig, CleanStats, clean
 from vec2vec.corpora.files import CorpusFileError
-from vec2vec.corpora.packages import DataMissing, DataPackage
+from vec2vec.corpora.packages import DataMissing, DataPackage, FetchError
 from vec2vec.corpora.registry import UnknownCorpus, corpora, get_corpus, register_corpus
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "CorpusSpec",
     "DataMissing",
     "DataPackage",
+    "FetchError",
     "Record",
     "Role",
     "UnknownCorpus",

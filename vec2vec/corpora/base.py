@@ -30,6 +30,12 @@ class CorpusSpec:
     license: str
     packages: tuple[DataPackage, ...]
     reader: Callable[[], Iterator[Record]] = field(repr=False)
+    version: str = ""  # identifies the source data (a file hash); built-ins are pinned by their packages
+
+    @property
+    def source_id(self) -> str:
+        """Changes whenever the underlying texts may have changed; stored in every job manifest."""
+        return "+".join([p.label for p in self.packages] + ([self.version] if self.version else []))
 
     @property
     def installed(self) -> bool:

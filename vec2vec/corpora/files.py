@@ -8,6 +8,7 @@ References take options as a query string, e.g. `file:notes.csv?text=body&id=uid
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,10 @@ def file_corpus(ref: str, role: Role = "train") -> CorpusSpec:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise CorpusFileError(f"{path}: unsupported file type; fix: use one of {', '.join(FILE_SUFFIXES)}")
     name = path.stem
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
     return CorpusSpec(
         name,
         role,
@@ -92,6 +97,7 @@ def file_corpus(ref: str, role: Role = "train") -> CorpusSpec:
         "user's",
         (),
         lambda: _records(_file_rows(path), name, opts, str(path)),
+        version=f"sha256:{digest.hexdigest()}",
     )
 
 

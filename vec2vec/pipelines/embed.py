@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -67,14 +68,20 @@ class EmbedConfig:
 
 
 @dataclass
-class SplitResult:
+class EncoderResult:
+    """What one (corpus, encoder) holds after the job, and what this run added."""
+
     corpus: str
     encoder: str
-    split: str
-    rows: int
-    dropped: int
-    embedded_now: int
+    dim: int
+    rows: dict[str, int]  # vectors stored, per split
+    dropped: dict[str, int]  # texts the encoder could not embed, per split
+    embedded_now: int  # texts encoded by this run (0 when everything was already there)
     seconds: float
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.embedded_now / self.seconds if self.embedded_now else 0.0
 
 
 # --- corpus stage ------------------------------------------------------------------------------------------
@@ -82,13 +89,20 @@ def prepare_corpus(ref: str, cfg: EmbedConfig) -> tuple[CorpusLayout, dict]:
     """Clean, split and store a corpus's texts with a manifest; reuse them if already prepared identically."""
     spec = get_corpus(ref, cfg.role)
     layout = CorpusLayout(Path(cfg.out).resolve() / spec.name)
-    settings = {"corpus": ref, "role": spec.role, "split": cfg.split.as_dict(), "clean": asdict(cfg.clean)}
+    settings = {
+        "corpus": ref,
+        "source": spec.source_id,
+        "role": spec.role,
+        "split": cfg.split.as_dict(),
+        "clean": asdict(cfg.clean),
+    }
     if layout.manifest.is_file():
         manifest = json.loads(layout.manifest.read_text())
         if manifest["settings"] != settings:
+            changed = sorted(k for k in settings if manifest["settings"].get(k) != settings[k])
             raise OutputMismatch(
-                f"{layout.root} was prepared with {manifest['settings']}, not {settings}; "
-                "fix: use another --out, or delete that directory"
+                f"{layout.root} was prepared with other {', '.join(changed)} ({manifest['settings']}); the corpus "
+                "or split settings changed since: fix: use another --out, or delete that directory"
             )
         if all(layout.texts(s).is_file() for s in SPLITS):
             return layout, manifest
@@ -128,8 +142,6 @@ class EncodeBatch:
     """Ray Data actor: one loaded encoder, called on batches of texts."""
 
     def __init__(self, encoder: Encoder, threads: int, batch_size: int) -> None:
-        import os
-
         os.environ["OMP_NUM_THREADS"] = str(threads)  # read by cpu_threads() when the model loads
         self.encoder, self.batch_size = encoder, batch_size
         self.encoder.load()
@@ -285,14 +297,14 @@ def summarise_encoder(layout: CorpusLayout, enc: Encoder) -> dict:
     return out
 
 
-def run_embed(cfg: EmbedConfig, show_progress: bool = True) -> list[SplitResult]:
-    """Embed every corpus in `cfg` with every encoder; returns one row per (corpus, encoder, split)."""
+def run_embed(cfg: EmbedConfig, show_progress: bool = True) -> list[EncoderResult]:
+    """Embed every corpus in `cfg` with every encoder; returns one result per (corpus, encoder)."""
     from tqdm.auto import tqdm
 
     encoders = get_encoders(list(cfg.encoders))
     for enc in encoders:
         enc.require()  # fail before any work if a model is missing
-    results: list[SplitResult] = []
+    results: list[EncoderResult] = []
     for ref in cfg.corpora:
         layout, manifest = prepare_corpus(ref, cfg)
         total = sum(v["rows"] for v in manifest["splits"].values())
@@ -305,11 +317,16 @@ def run_embed(cfg: EmbedConfig, show_progress: bool = True) -> list[SplitResult]
             seconds = time.perf_counter() - start
             manifest["encoders"][enc.name] = summary = summarise_encoder(layout, enc)
             write_json(layout.manifest, manifest)
-            for split in SPLITS:
-                s = summary["splits"][split]
-                results.append(
-                    SplitResult(
-                        layout.root.name, enc.name, split, s["rows"], s["dropped_invalid"], embedded[split], seconds
-                    )
+            splits = summary["splits"]
+            results.append(
+                EncoderResult(
+                    corpus=layout.root.name,
+                    encoder=enc.name,
+                    dim=summary.get("dim", 0),
+                    rows={s: splits[s]["rows"] for s in SPLITS},
+                    dropped={s: splits[s]["dropped_invalid"] for s in SPLITS},
+                    embedded_now=sum(embedded.values()),
+                    seconds=seconds,
                 )
+            )
     return results
