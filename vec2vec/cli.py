@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 from collections.abc import Sequence
 from importlib.resources import files
@@ -45,7 +46,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]])
         table.add_column(c)
     for r in rows:
         table.add_row(*(escape(str(c)) for c in r))
-    Console().print(table)
+    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)  # never squeeze names
 
 
 def cmd_encoders_list(_: argparse.Namespace) -> None:
