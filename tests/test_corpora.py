@@ -159,3 +159,13 @@ def test_unfetched_corpus_names_the_fetch_command(tmp_path):
         pkg.wheel()
     with pytest.raises(ValueError, match="built-in"):
         register_corpus(CorpusSpec("wordnet", "train", "", "", "", (), iter))
+
+
+def test_joined_corpora_mix_into_one():
+    spec = get_corpus("bbc+wordnet")
+    assert spec.name == "bbc+wordnet" and spec.role == "train"
+    kept, _ = clean(spec.records(), CleanConfig())
+    assert {r.source for r in kept} == {"bbc", "wordnet"} and len({r.id for r in kept}) == len(kept)
+    with pytest.raises(ValueError, match="cannot mix roles"):
+        get_corpus("quora+wordnet")
+    assert get_corpus("quora+wordnet", role="eval").role == "eval"

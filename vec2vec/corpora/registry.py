@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from vec2vec.corpora.base import CorpusSpec, Role
@@ -26,8 +27,31 @@ def corpora() -> dict[str, CorpusSpec]:
     return {**BUILTIN_CORPORA, **_USER}
 
 
+def union(parts: list[CorpusSpec], role: Role | None = None) -> CorpusSpec:
+    """One corpus made of several (ids stay unique: each carries its corpus prefix)."""
+    roles = {p.role for p in parts}
+    if role is None and len(roles) > 1:
+        raise ValueError(
+            f"cannot mix roles {sorted(roles)} in {'+'.join(p.name for p in parts)}; fix: pass --role, or join "
+            "corpora of one role"
+        )
+    return CorpusSpec(
+        name="+".join(p.name for p in parts),
+        role=role or roles.pop(),
+        description="; ".join(p.description for p in parts),
+        label_meaning="; ".join(f"{p.name}: {p.label_meaning}" for p in parts),
+        license="; ".join(f"{p.name}: {p.license}" for p in parts),
+        packages=tuple(dict.fromkeys(pkg for p in parts for pkg in p.packages)),
+        reader=lambda: itertools.chain.from_iterable(p.records() for p in parts),
+        version="+".join(p.version for p in parts if p.version),
+    )
+
+
 def get_corpus(ref: str, role: Role | None = None) -> CorpusSpec:
-    """A registered name, `file:<path>` or a path with a known suffix, or `hf:<dataset id>`."""
+    """A registered name, `file:<path>` or a path with a known suffix, `hf:<dataset id>`, or several of
+    these joined by `+` (one mixed corpus, e.g. `wordnet+news+bbc`)."""
+    if "+" in ref and not ref.startswith(("file:", "hf:")):
+        return union([get_corpus(part) for part in ref.split("+")], role)
     known = corpora()
     if ref in known:
         spec = known[ref]
