@@ -221,7 +221,10 @@ def embed_encoder(
     init_ray(cfg.ray_address)  # only now: a rerun with nothing left to do never starts Ray
     cpus = int(ray.cluster_resources().get("CPU", 1))
     actors = cfg.concurrency or max(1, cpus // cfg.cpus_per_actor)
-    block = max(cfg.batch_size, math.ceil(len(pending) / (4 * actors)) // cfg.batch_size * cfg.batch_size)
+    # Blocks: enough to keep every actor busy, and no bigger than a shard, so shards (the unit of resume and
+    # progress) complete steadily instead of after a whole oversized block.
+    per_actor = math.ceil(len(pending) / (4 * actors))
+    block = max(cfg.batch_size, min(per_actor, cfg.shard_size) // cfg.batch_size * cfg.batch_size)
     blocks = [pending.slice(i, block) for i in range(0, len(pending), block)]
     actors = min(actors, len(blocks))
     ctx = ray.data.DataContext.get_current()
