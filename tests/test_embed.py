@@ -30,24 +30,43 @@ def _all_ids(root: Path, encoder: str) -> dict[str, list[str]]:
     return {s: read_embeddings(root / encoder / s).ids.tolist() for s in SPLITS}
 
 
+def _start_and_wait_for_a_shard(cmd: list[str], root: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    before = set(root.glob("e5-small/*/part-*.parquet"))
+    deadline = time.time() + 480  # generous: a loaded machine starts actors slowly
+    while time.time() < deadline and proc.poll() is None and not set(root.glob("e5-small/*/part-*.parquet")) - before:
+        time.sleep(0.2)
+    assert proc.poll() is None, f"job ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    return proc
+
+
 def test_resume_after_killing_a_real_job(tmp_path):
-    """SIGKILL the job's whole process group mid-run, rerun: no partial file, no duplicate, no missing id."""
+    """Stop the job mid-run twice (SIGTERM to the driver, then SIGKILL to its whole process group) and rerun:
+    no partial file, no duplicate, no missing id, and no Ray process left behind by the SIGTERM."""
+    import psutil
+
     out = tmp_path / "emb"
     cmd = [sys.executable, "-m", "vec2vec", "embed", "--corpus", "wordnet", "--encoders", "e5-small", "--limit",
            "900", "--shard-size", "40", "--batch-size", "20", "--out", str(out), "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = out / "wordnet"
-    deadline = time.time() + 480  # generous: a loaded machine starts actors slowly
-    while time.time() < deadline and proc.poll() is None and not list(root.glob("e5-small/*/part-*.parquet")):
-        time.sleep(0.2)
-    assert proc.poll() is None, f"job ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+
+    proc = _start_and_wait_for_a_shard(cmd, root)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the job started no Ray processes"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "SIGTERM left Ray processes running"
+
+    proc = _start_and_wait_for_a_shard(cmd, root)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     shards_total = sum(-(-len(_texts(root, s)) // 40) for s in SPLITS)
     written = list(root.glob("e5-small/*/part-*.parquet"))
-    assert 0 < len(written) < shards_total, "the kill did not land mid-run"
+    assert 0 < len(written) < shards_total, "the kills did not land mid-run"
     for path in written:  # every visible shard is whole
         assert pq.read_table(path).num_rows > 0
+
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     ids = _all_ids(root, "e5-small")
