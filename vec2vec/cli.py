@@ -53,7 +53,7 @@ def cmd_encoders_list(_: argparse.Namespace) -> None:
     rows = []
     for name in encoder_names():
         enc = get_encoder(name)
-        dim = enc._dim if enc._dim is not None else "on load"
+        dim = enc.known_dim or "on load"
         rows.append((name, dim, enc.family, "yes" if enc.installed else f"no: {enc.install_hint}"))
     _table(
         "encoders (also: st:<model id or path>, clip:<arch>:<weights>)", ("name", "dim", "family", "installed"), rows

@@ -51,6 +51,11 @@ class Encoder(ABC):
         return all(importlib.util.find_spec(mod) is not None for mod in self.requires)
 
     @property
+    def known_dim(self) -> int | None:
+        """The width if known without loading the model (built-ins declare it), else None."""
+        return self._dim
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             self._dim = int(self.encode(["dimension probe"]).shape[1])
