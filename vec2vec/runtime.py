@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 
 # setdefault semantics: a user's own value always wins. Offline HF flags stop hub look-ups that would hang
 # or fail without internet; users who want hub models set HF_HUB_OFFLINE=0.
@@ -46,17 +44,6 @@ def cpu_threads() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _stop_local_ray_on_sigterm() -> None:
-    """A local Ray outlives a driver killed by SIGTERM (atexit never runs); turn SIGTERM into a normal exit so
-    Ray's exit hook stops the cluster this process started."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-
-
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to `address` (or RAY_ADDRESS), else start a small local Ray sized to this machine."""
     configure_env()
@@ -78,7 +65,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
             logging_level=logging.WARNING,
             log_to_driver=False,
         )
-        _stop_local_ray_on_sigterm()
     import ray.data
 
     # vec2vec shows its own progress; Ray Data's per-dataset INFO lines and bars would interleave with it.
