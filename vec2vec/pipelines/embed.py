@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vec2vec import __version__
@@ -31,6 +32,7 @@ from vec2vec.pipelines.store import (
     EmbeddingFileError,
     encoder_dirname,
     read_meta,
+    table_vectors,
     vectors_array,
     write_embeddings,
 )
@@ -249,9 +251,7 @@ def embed_encoder(
             )
         known_dim = width
         for key in set(zip(batch.column("split").to_pylist(), batch.column("shard").to_pylist(), strict=True)):
-            mask = pa.compute.and_(
-                pa.compute.equal(batch.column("split"), key[0]), pa.compute.equal(batch.column("shard"), key[1])
-            )
+            mask = pc.and_(pc.equal(batch.column("split"), key[0]), pc.equal(batch.column("shard"), key[1]))
             part = batch.filter(mask)
             buffers[key].append(part)
             counts[key] += len(part)
@@ -264,8 +264,7 @@ def embed_encoder(
 
 def _write_shard(layout: CorpusLayout, manifest: dict, enc: Encoder, key: tuple[str, int], table: pa.Table) -> None:
     split, shard = key
-    col = table.column("vector").combine_chunks()
-    x = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
+    x = table_vectors(table, f"{enc.name} output for {split} shard {shard}")
     ids = np.asarray(table.column("id").to_pylist(), dtype=object)
     bad = invalid_rows(x)
     meta = {

@@ -77,7 +77,8 @@ class Embeddings:
         return int(self.vectors.shape[1])
 
 
-def _table_vectors(table: pa.Table, where: str) -> np.ndarray:
+def table_vectors(table: pa.Table, where: str) -> np.ndarray:
+    """The `vector` column as a float32 (n, dim) array; `where` names the source in errors."""
     if "vector" not in table.column_names or "id" not in table.column_names:
         raise EmbeddingFileError(f"{where}: expected columns id, vector; found {table.column_names}")
     col = table.column("vector").combine_chunks()
@@ -105,7 +106,7 @@ def read_embeddings(path: str | Path) -> Embeddings:
             table = pq.read_table(f)
         except (pa.ArrowInvalid, OSError) as exc:
             raise EmbeddingFileError(f"{f} is corrupt ({exc}); delete it and re-run `vec2vec embed`") from exc
-        x = _table_vectors(table, str(f))
+        x = table_vectors(table, str(f))
         if meta and x.shape[1] != meta["dim"]:
             raise EmbeddingFileError(
                 f"{f} holds {x.shape[1]}-d vectors but {files[0]} holds {meta['dim']}-d; a dataset must "
