@@ -1,0 +1,11 @@
+"""Every translation method and baseline by name: what `vec2vec train --method` and the benchmarks choose from."""
+
+from __future__ import annotations
+
+from vec2vec.universal.aligner import Aligner
+from vec2vec.universal.baselines import Identity, OracleProcrustes, OracleRidge, RandomOrthogonal
+
+METHODS: dict[str, type[Aligner]] = {
+    cls.kind: cls
+    for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge)
+}
