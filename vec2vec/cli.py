@@ -1,4 +1,4 @@
-"""`vec2vec` command line: encoders, corpora, embed, demo."""
+"""`vec2vec` command line: encoders, corpora, embed, demo, train, eval, translate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vec2vec.runtime import configure_env
 
@@ -20,10 +21,17 @@ from vec2vec.encoders import EncoderUnavailable, UnknownEncoder, encoder_names, 
 from vec2vec.pipelines.embed import EmbedConfig, EmptyCorpus, EncoderResult, OutputMismatch, run_embed  # noqa: E402
 from vec2vec.pipelines.split import SPLITS  # noqa: E402
 from vec2vec.pipelines.store import EmbeddingFileError  # noqa: E402
+from vec2vec.universal.aligner import AlignerError  # noqa: E402
+from vec2vec.universal.data import DataError  # noqa: E402
+
+if TYPE_CHECKING:
+    from vec2vec.universal.train import TrainConfig
 
 USER_ERRORS = (
+    AlignerError,
     ConfigError,
     CorpusFileError,
+    DataError,
     DataMissing,
     EmbeddingFileError,
     EmptyCorpus,
@@ -46,7 +54,8 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]])
         table.add_column(c)
     for r in rows:
         table.add_row(*(escape(str(c)) for c in r))
-    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)  # never squeeze names
+    natural = sum(max(len(str(c)) for c in col) + 3 for col in zip(columns, *rows, strict=True)) + 1
+    Console(width=max(120, shutil.get_terminal_size().columns, natural)).print(table)  # never squeeze names
 
 
 def cmd_encoders_list(_: argparse.Namespace) -> None:
@@ -127,6 +136,91 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_embed(args)
 
 
+def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
+    """Flags over the TOML file's [train] table; the [method] table configures the chosen method."""
+    from vec2vec.universal.methods import METHODS
+    from vec2vec.universal.train import TrainConfig, method_class
+
+    cfg = load_toml(TrainConfig, args.config, "train") if args.config else TrainConfig()
+    flags = {
+        "data": args.data,
+        "encoders": tuple(e.strip() for e in args.encoders.split(",")) if args.encoders else None,
+        "method": args.method,
+        "limit": args.limit,
+        "seed": args.seed,
+        "out": args.out,
+    }
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    if not cfg.out:
+        raise ConfigError("no output directory; fix: pass --out DIR (or set out in the [train] table)")
+    if not cfg.method:
+        raise ConfigError(f"no method; fix: pass --method, one of {', '.join(METHODS)}")
+    cls = method_class(cfg.method)
+    method_config = load_toml(cls.Config, args.config, "method") if args.config else None
+    return cfg, method_config
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from vec2vec.universal.train import fit_translator
+
+    cfg, method_config = _train_config(args)
+    aligner = fit_translator(cfg, method_config)
+    rows = ", ".join(f"{e} {n}" for e, n in aligner.fit_info["train"]["rows"].items())
+    print(
+        f"trained {aligner.kind} on {cfg.data} ({'true pairs' if aligner.paired else 'unpaired'}: {rows} vectors) "
+        f"in {aligner.fit_info['fit_s']:.2f} s -> {Path(cfg.out or '').resolve()}"
+    )
+
+
+def _baseline_data(args: argparse.Namespace, train: dict) -> str:
+    """Baselines train on the translator's own training corpus when it is still there (a fair comparison on an
+    evaluation-only corpus, which has no train_a), else on --data."""
+    recorded = train.get("data")
+    return recorded if recorded and Path(recorded, "manifest.json").is_file() else args.data
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from vec2vec.atomic import write_json
+    from vec2vec.universal.aligner import load_aligner
+    from vec2vec.universal.data import eval_pairs
+    from vec2vec.universal.evaluate import COLUMNS, evaluate, row_cells
+    from vec2vec.universal.train import fit_baselines
+
+    aligner = load_aligner(args.translator)
+    ids, vectors = eval_pairs(args.data, aligner.encoders)
+    rows = evaluate(aligner, vectors, block=args.block)
+    info: dict[str, Any] = {"data": str(Path(args.data).resolve()), "translator": str(Path(args.translator).resolve()),
+                            "eval_pairs": len(ids), "block": args.block}  # fmt: skip
+    if args.baselines:
+        train = aligner.fit_info.get("train", {})
+        rows_per_encoder = train.get("rows") or {}
+        limit = min(rows_per_encoder.values()) if rows_per_encoder else None
+        data = _baseline_data(args, train)
+        baselines = fit_baselines(data, aligner.encoders, limit, seed=int(train.get("seed", 0)))
+        for b in baselines:
+            rows += evaluate(b, vectors, block=args.block)
+        n = min(baselines[0].fit_info["train"]["rows"].values())
+        info["baselines"] = {"data": data, "true_pairs": n, "kinds": [b.kind for b in baselines]}
+    title = f"{Path(args.data).name}: {len(ids)} eval texts, ranked in blocks of {min(args.block, len(ids))}"
+    _table(title, COLUMNS, [row_cells(r) for r in rows])
+    if args.baselines:
+        base = info["baselines"]
+        print(f"baselines fitted on {base['true_pairs']} true pairs of train_a in {base['data']}")
+    if args.json:
+        write_json(args.json, {**info, "rows": [r.as_dict() for r in rows]})
+        print(f"rows written to {Path(args.json).resolve()}")
+
+
+def cmd_translate(args: argparse.Namespace) -> None:
+    from vec2vec.universal.aligner import load_aligner
+    from vec2vec.universal.translate import translate_file
+
+    aligner = load_aligner(args.translator)
+    n = translate_file(aligner, args.src, args.dst, args.input, args.output, chunk=args.chunk,
+                       progress=not args.no_progress, translator=str(Path(args.translator).resolve()))  # fmt: skip
+    print(f"translated {n} {args.src} vectors into {args.dst}'s space: {Path(args.output).resolve()}")
+
+
 def _add_embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file; its [embed] table sets any field below")
     p.add_argument("--corpus", help="comma-separated corpus names, file paths or hf:<id>")
@@ -162,6 +256,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job end to end on the bundled defaults")
     _add_embed_args(demo)
     demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="fit a translator on embedded corpora and save it")
+    train.add_argument("--data", help="<out>/<corpus> of `vec2vec embed` (a training corpus)")
+    train.add_argument("--encoders", help="comma-separated encoders embedded there (two or more)")
+    train.add_argument("--method", help="a translation method or baseline (e.g. random, oracle-procrustes)")
+    train.add_argument("--config", help="TOML file: [train] sets any flag here, [method] the method's options")
+    train.add_argument("--limit", type=int, help="at most this many training vectors per encoder")
+    train.add_argument("--seed", type=int, help="seeds the subsample and the fit (default 0)")
+    train.add_argument("--out", help="directory to save the translator in (replaced whole)")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="score a saved translator on a corpus's eval split, every ordered pair")
+    ev.add_argument("--data", required=True, help="<out>/<corpus> of `vec2vec embed` (its eval split is scored)")
+    ev.add_argument("--translator", required=True, help="directory written by `vec2vec train`")
+    ev.add_argument(
+        "--baselines", action="store_true", help="also fit and score identity, random and oracles on as many true pairs"
+    )
+    ev.add_argument("--block", type=int, default=8192, help="candidate-set size for ranking (default 8192)")
+    ev.add_argument("--json", help="also write the rows to this JSON file")
+    ev.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("translate", help="translate a file of vectors with a saved translator")
+    tr.add_argument("--translator", required=True, help="directory written by `vec2vec train`")
+    tr.add_argument("--src", required=True, help="encoder that made the input vectors")
+    tr.add_argument("--dst", required=True, help="encoder whose space to translate into")
+    tr.add_argument("--input", required=True, help="file.parquet (id, vector columns) or file.npy (n, dim)")
+    tr.add_argument("--output", required=True, help="file.parquet or file.npy (written whole, atomically)")
+    tr.add_argument("--chunk", type=int, default=65536, help="rows held in memory at once (default 65536)")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(func=cmd_translate)
     return parser
 
 
