@@ -147,7 +147,9 @@ def load_aligner(path: str | Path) -> Aligner:
     path = Path(path)
     cfg_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not cfg_file.exists() or not weights.exists():
-        raise AlignerError(f"{path} is not a saved aligner (needs {CONFIG_FILE} and {WEIGHTS_FILE}); run `vec2vec train`")
+        raise AlignerError(
+            f"{path} is not a saved aligner (needs {CONFIG_FILE} and {WEIGHTS_FILE}); run `vec2vec train`"
+        )
     import vec2vec.universal.methods  # noqa: F401  (registers the built-in kinds)
 
     try:

@@ -7,6 +7,7 @@ map can reach on the same number of vectors, so unsupervised results read as a f
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ class Identity(Aligner):
     def state(self) -> dict[str, np.ndarray]:
         return {}
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+    def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         pass
 
 

@@ -6,6 +6,5 @@ from vec2vec.universal.aligner import Aligner
 from vec2vec.universal.baselines import Identity, OracleProcrustes, OracleRidge, RandomOrthogonal
 
 METHODS: dict[str, type[Aligner]] = {
-    cls.kind: cls
-    for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge)
+    cls.kind: cls for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge)
 }
