@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from vec2vec.universal.aligner import Aligner
 from vec2vec.universal.baselines import Identity, OracleProcrustes, OracleRidge, RandomOrthogonal
+from vec2vec.universal.universal import UniversalAligner
 
 METHODS: dict[str, type[Aligner]] = {
-    cls.kind: cls for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge)
+    cls.kind: cls for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge, UniversalAligner)
 }
