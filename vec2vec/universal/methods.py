@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from vec2vec.universal.aligner import Aligner
 from vec2vec.universal.baselines import Identity, OracleProcrustes, OracleRidge, RandomOrthogonal
+from vec2vec.universal.minivec2vec import MiniVec2Vec
 from vec2vec.universal.universal import UniversalAligner
 
 METHODS: dict[str, type[Aligner]] = {
-    cls.kind: cls for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge, UniversalAligner)
+    cls.kind: cls for cls in (Identity, RandomOrthogonal, OracleProcrustes, OracleRidge, MiniVec2Vec, UniversalAligner)
 }
