@@ -1,0 +1,118 @@
+"""The unsupervised linear translator on data whose true map is known, and its parts."""
+
+import numpy as np
+import pytest
+
+from vec2vec.universal.aligner import load_aligner
+from vec2vec.universal.linear import random_orthogonal
+from vec2vec.universal.metrics import retrieval_metrics
+from vec2vec.universal.moment_init import MomentInitConfig, moment_candidates
+from vec2vec.universal.refine import RefineConfig
+from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score
+from vec2vec.universal.unsupervised import LinearUnsupervised, LinearUnsupervisedConfig
+
+SMALL = LinearUnsupervisedConfig(
+    init=MomentInitConfig(starts=16, steps=150, density_reference=1500),
+    candidates=2,
+    screen=RefineConfig(schedule=((20, 10),), batch=400, targets=1500, mutual_rounds=1, mutual_sample=1500),
+    refine=RefineConfig(schedule=((20, 10), (5, 10)), batch=400, targets=2000, mutual_rounds=2, mutual_sample=2000),
+    selection=SelectionConfig(sample=1000),
+)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered(n: int, centres: np.ndarray, shapes: np.ndarray, weights: np.ndarray, rng: np.random.Generator):
+    """Unit vectors around unequal-sized, anisotropic clusters with a common offset (like encoder output).
+
+    Each cluster has its own shape: with round clusters the map inside a cluster could not be recovered at all.
+    """
+    label = rng.choice(len(centres), n, p=weights)
+    noise = np.einsum("nd,nde->ne", rng.standard_normal((n, centres.shape[1])), shapes[label])
+    return unit(centres[label] + noise + 0.8)
+
+
+@pytest.fixture(scope="module")
+def known_map():
+    """Source 24-d, target 32-d = source @ semi-orthogonal Q + noise; every training side is a different sample."""
+    rng = np.random.default_rng(7)
+    d_a, d_b = 24, 32
+    centres = rng.standard_normal((48, d_a)) * np.linspace(2.0, 0.6, d_a)
+    shapes = 0.3 * rng.standard_normal((48, d_a, d_a)) * np.linspace(1.0, 0.1, d_a)
+    weights = rng.dirichlet(np.full(48, 2.0))
+    q = random_orthogonal(d_a, d_b, rng)
+
+    def to_b(x: np.ndarray) -> np.ndarray:
+        return unit(x @ q + 0.01 * rng.standard_normal((len(x), d_b)))
+
+    train_a = clustered(3000, centres, shapes, weights, rng)
+    train_b = to_b(clustered(3000, centres, shapes, weights, rng))
+    eval_a = clustered(500, centres, shapes, weights, rng)
+    return q, train_a, train_b, eval_a, to_b(eval_a), to_b(clustered(3000, centres, shapes, weights, rng))
+
+
+def test_recovers_a_known_map_across_widths(known_map):
+    q, train_a, train_b, eval_a, eval_b, _ = known_map
+    aligner = LinearUnsupervised(SMALL).fit({"a": train_a, "b": train_b}, np.random.default_rng(0))
+    for src, dst, x, y in (("a", "b", eval_a, eval_b), ("b", "a", eval_b, eval_a)):
+        m = retrieval_metrics(aligner.transform(x, src, dst), y)
+        assert m.candidates == 500
+        assert m.top1 > 0.6 and m.foscttm < 0.01, (src, dst, m)
+    # the frame-to-frame map is the true one: the source mean is carried to the target mean exactly, so the map
+    # between centred frames is q itself
+    assert np.abs(aligner.maps[("a", "b")] - q).max() < 0.15
+    assert set(aligner.fit_info["label_free"]) == {"a->b", "b->a"}
+
+
+def test_random_start_candidates_include_the_truth(known_map):
+    q, train_a, train_b, *_ = known_map
+    rng = np.random.default_rng(1)
+    xa = train_a - train_a.mean(0)
+    xb = train_b - train_b.mean(0)
+    xa /= np.linalg.norm(xa, axis=1, keepdims=True)
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    maps, losses = moment_candidates(xa, xb, MomentInitConfig(starts=16, steps=150, density_reference=1500), rng)
+    assert np.all(np.diff(losses) >= 0)
+    assert maps[0].shape == (24, 32)
+    # the best moment match is close to the truth inside the matched subspace (rank-p map, p = 8)
+    assert np.sum(maps[0] * q) / 8 > 0.8
+
+
+def test_label_free_score_prefers_the_true_map(known_map):
+    q, train_a, train_b, *_ = known_map
+    rng = np.random.default_rng(2)
+    xa = (train_a - train_a.mean(0)) / np.linalg.norm(train_a - train_a.mean(0), axis=1, keepdims=True)
+    xb = (train_b - train_b.mean(0)) / np.linalg.norm(train_b - train_b.mean(0), axis=1, keepdims=True)
+    good = label_free_score(xa, xb, q, SelectionConfig(sample=1000), rng)
+    bad = label_free_score(xa, xb, random_orthogonal(24, 32, rng), SelectionConfig(sample=1000), rng)
+    assert good > 0.3 and bad < 0.1
+
+
+def test_knn_mixing_bounds():
+    rng = np.random.default_rng(3)
+    same = unit(rng.standard_normal((400, 8)))
+    assert 0.4 < knn_mixing(same[:200], same[200:], 5) < 0.6
+    apart = np.eye(8)[0] * 20
+    assert knn_mixing(unit(same[:200] + apart), unit(same[200:] - apart), 5) == 0.0
+
+
+def test_save_load_and_seed_reproducibility(known_map, tmp_path):
+    _, train_a, train_b, eval_a, *_ = known_map
+    one = LinearUnsupervised(SMALL).fit({"a": train_a, "b": train_b}, np.random.default_rng(5))
+    two = LinearUnsupervised(SMALL).fit({"a": train_a, "b": train_b}, np.random.default_rng(5))
+    np.testing.assert_array_equal(one.maps[("a", "b")], two.maps[("a", "b")])
+    loaded = load_aligner(one.save(tmp_path / "t"))
+    np.testing.assert_allclose(loaded.transform(eval_a, "a", "b"), one.transform(eval_a, "a", "b"), atol=1e-6)
+    assert loaded.fit_info["label_free"] == one.fit_info["label_free"]
+
+
+def test_three_encoders_compose_through_the_hub(known_map):
+    _, train_a, train_b, eval_a, eval_b, train_c = known_map
+    rng = np.random.default_rng(6)
+    r = random_orthogonal(32, 32, rng)
+    spaces = {"a": train_a, "b": train_b, "c": train_c @ r}  # c: b's space rotated, on a third sample
+    aligner = LinearUnsupervised(SMALL).fit(spaces, rng)
+    m = retrieval_metrics(aligner.transform(eval_b @ r, "c", "a"), eval_a)
+    assert m.top1 > 0.6
