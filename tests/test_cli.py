@@ -54,3 +54,28 @@ def test_toml_config(tmp_path):
     path.write_text("[embed\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_toml(EmbedConfig, path, "embed")
+
+
+def test_demo_embeds_then_fits_and_scores_translators(tmp_path, capsys, ray_session):
+    """The demo's whole path on a small real run: Ray embedding job, then fit, save and the evaluation table."""
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text(
+        f"""
+[embed]
+corpora = ["wordnet"]
+encoders = ["use", "wordllama"]
+out = "{tmp_path / "emb"}"
+[embed.split]
+limit = 400
+[align]
+corpus = "wordnet"
+pairs = [["use", "wordllama"]]
+method = "oracle-procrustes"
+baselines = ["random"]
+out = "{tmp_path / "tr"}"
+"""
+    )
+    assert main(["demo", "--config", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "oracle-procrustes" in out and "random" in out and "use→wordllama" in out
+    assert (tmp_path / "tr" / "use__wordllama" / "aligner.json").is_file()

@@ -1,0 +1,115 @@
+"""Translation quality of every method and baseline on every pair of encoders, over seeds.
+
+    python -m bench.quality --data ~/.cache/vec2vec/runs/pool/wordnet+news+bbc \
+        [--encoders minilm,e5-small,use,wordllama] [--seeds 0,1,2] [--limit 25000] [--methods ...]
+
+Each (method, encoder pair, seed) is one run, fitted once and scored in both directions on the paired `eval`
+split (blocks of --block candidates). Unsupervised methods see train_a of one encoder and train_b of the other
+(different texts); the oracles see the same --limit true pairs of train_a. A run's result is written to
+results/quality/<run>.json as soon as it finishes, and existing results are kept, so an interrupted benchmark
+resumes where it stopped; `--report` only redraws the table and plot from those files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import time
+from pathlib import Path
+
+from vec2vec.atomic import write_json
+from vec2vec.universal.data import eval_pairs
+from vec2vec.universal.evaluate import evaluate
+from vec2vec.universal.train import TrainConfig, fit_translator
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = RESULTS / "quality"
+METHODS = ("identity", "random", "oracle-procrustes", "oracle-ridge", "linear", "mini-vec2vec", "universal")
+SEEDED = {"linear", "mini-vec2vec", "universal", "random"}
+
+
+def run_name(method: str, a: str, b: str, seed: int) -> str:
+    return f"{method}__{a}__{b}__seed{seed}"
+
+
+def run_one(method: str, a: str, b: str, seed: int, args: argparse.Namespace, evals: dict) -> dict:
+    cfg = TrainConfig(data=args.data, encoders=(a, b), method=method, limit=args.limit, seed=seed)
+    start = time.perf_counter()
+    aligner = fit_translator(cfg)
+    wall = time.perf_counter() - start
+    rows = evaluate(aligner, {a: evals[a], b: evals[b]}, block=args.block)
+    return {
+        "method": method,
+        "pair": [a, b],
+        "seed": seed,
+        "fit_s": aligner.fit_info["fit_s"],
+        "wall_s": wall,
+        "fit_info": aligner.fit_info,
+        "rows": [r.as_dict() for r in rows],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--encoders", default="minilm,e5-small,use,wordllama")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--limit", type=int, default=25000)
+    ap.add_argument("--block", type=int, default=8192)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--report", action="store_true", help="only redraw the table and plot from results/quality/")
+    args = ap.parse_args()
+    if not args.report:
+        encoders = args.encoders.split(",")
+        _, evals = eval_pairs(args.data, encoders)
+        for method in args.methods.split(","):
+            for (a, b), seed in itertools.product(itertools.combinations(encoders, 2), map(int, args.seeds.split(","))):
+                if seed and method not in SEEDED:
+                    continue
+                out = RUNS / f"{run_name(method, a, b, seed)}.json"
+                if out.exists():
+                    continue
+                if method == "identity" and len({evals[a].shape[1], evals[b].shape[1]}) > 1:
+                    continue
+                result = run_one(method, a, b, seed, args, evals)
+                result["machine"] = {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()}
+                write_json(out, result)
+                top = ", ".join(f"{r['src']}->{r['dst']} top-1 {r['top1']:.3f}" for r in result["rows"])
+                print(f"{out.stem}: fit {result['fit_s']:.0f}s; {top}", flush=True)
+    report()
+
+
+def report() -> None:
+    runs = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
+    rows = [(run, row) for run in runs for row in run["rows"]]
+    write_json(RESULTS / "quality.json", {"runs": runs})
+    oracle = {(r["src"], r["dst"]): r["top1"] for run, r in rows if run["method"] == "oracle-procrustes"}
+    lines = [
+        "# Translation quality (`python -m bench.quality`)",
+        "",
+        "Paired eval split; candidates per block as stated; ranking by centred cosine. Unsupervised methods are",
+        "fitted on different texts per encoder; oracles on true pairs of the same size. `vs oracle` = top-1 /",
+        "oracle-Procrustes top-1 of the same direction.",
+        "",
+        "| src -> dst | method | seed | candidates | top-1 | vs oracle | top-5 | mean rank | FOSCTTM | CSLS top-1 "
+        "| cos | centred cos | label-free | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = {m: i for i, m in enumerate(METHODS)}
+    for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], order.get(x[0]["method"], 99), x[0]["seed"])):
+        ratio = r["top1"] / oracle[(r["src"], r["dst"])] if oracle.get((r["src"], r["dst"])) else float("nan")
+        lf = r.get("label_free")
+        lines.append(
+            f"| {r['src']} -> {r['dst']} | {run['method']} | {run['seed']} | {r['candidates']} | {r['top1']:.3f} "
+            f"| {ratio:.2f} | {r['top5']:.3f} | {r['mean_rank']:.1f} | {r['foscttm']:.4f} | {r['csls_top1']:.3f} "
+            f"| {r['mean_cos']:.3f} | {r['centred_cos']:.3f} | {'' if lf is None else f'{lf:.3f}'} "
+            f"| {run['fit_s']:.1f} |"
+        )
+    (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
