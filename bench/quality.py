@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,11 @@ from vec2vec.universal.evaluate import evaluate
 from vec2vec.universal.train import TrainConfig, fit_translator
 
 RESULTS = Path(__file__).parent / "results"
+POOL = (
+    "`vec2vec embed --corpus wordnet+news+bbc --encoders use,wordllama,minilm,e5-small --limit 60000 "
+    "--eval-fraction 0.14 --seed 0 --shard-size 2048 --out ~/.cache/vec2vec/runs/pool` "
+    "(train_a 25,789 / train_b 25,864 / eval 8,347 texts)"
+)
 RUNS = RESULTS / "quality"
 METHODS = ("identity", "random", "oracle-procrustes", "oracle-ridge", "linear", "mini-vec2vec", "universal")
 SEEDED = {"linear", "mini-vec2vec", "universal", "random"}
@@ -53,7 +60,7 @@ def run_one(method: str, a: str, b: str, seed: int, args: argparse.Namespace, ev
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="an embedding job's <out>/<corpus> (see POOL)")
     ap.add_argument("--encoders", default="minilm,e5-small,use,wordllama")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--limit", type=int, default=25000)
@@ -62,6 +69,8 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="only redraw the table and plot from results/quality/")
     args = ap.parse_args()
     if not args.report:
+        if not args.data:
+            ap.error("--data is required unless --report")
         encoders = args.encoders.split(",")
         _, evals = eval_pairs(args.data, encoders)
         for method in args.methods.split(","):
@@ -74,7 +83,9 @@ def main() -> None:
                 if method == "identity" and len({evals[a].shape[1], evals[b].shape[1]}) > 1:
                     continue
                 result = run_one(method, a, b, seed, args, evals)
-                result["machine"] = {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()}
+                result["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                                     "load_avg_1min_at_end": os.getloadavg()[0]}  # fmt: skip
+                result["command"] = "python -m bench.quality " + " ".join(sys.argv[1:])
                 write_json(out, result)
                 top = ", ".join(f"{r['src']}->{r['dst']} top-1 {r['top1']:.3f}" for r in result["rows"])
                 print(f"{out.stem}: fit {result['fit_s']:.0f}s; {top}", flush=True)
@@ -91,11 +102,16 @@ def report() -> None:
         "",
         "Paired eval split; candidates per block as stated; ranking by centred cosine. Unsupervised methods are",
         "fitted on different texts per encoder; oracles on true pairs of the same size. `vs oracle` = top-1 /",
-        "oracle-Procrustes top-1 of the same direction.",
+        "oracle-Procrustes top-1 of the same direction. `fit s` is wall time on the machine of `load`",
+        "(1-minute load average when the run ended; above the core count means the run shared its cores).",
+        "",
+        f"Data of the committed results: {POOL}.",
+        "",
+        "Commands: " + "; ".join(sorted({f"`{r['command']}`" for r in runs if "command" in r})),
         "",
         "| src -> dst | method | seed | candidates | top-1 | vs oracle | top-5 | mean rank | FOSCTTM | CSLS top-1 "
-        "| cos | centred cos | label-free | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cos | centred cos | label-free | fit s | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {m: i for i, m in enumerate(METHODS)}
     for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], order.get(x[0]["method"], 99), x[0]["seed"])):
@@ -105,7 +121,7 @@ def report() -> None:
             f"| {r['src']} -> {r['dst']} | {run['method']} | {run['seed']} | {r['candidates']} | {r['top1']:.3f} "
             f"| {ratio:.2f} | {r['top5']:.3f} | {r['mean_rank']:.1f} | {r['foscttm']:.4f} | {r['csls_top1']:.3f} "
             f"| {r['mean_cos']:.3f} | {r['centred_cos']:.3f} | {'' if lf is None else f'{lf:.3f}'} "
-            f"| {run['fit_s']:.1f} |"
+            f"| {run['fit_s']:.1f} | {run.get('machine', {}).get('load_avg_1min_at_end', '')} |"
         )
     (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
