@@ -17,6 +17,11 @@ class ConfigError(ValueError):
     """A config file or value does not fit the config's fields."""
 
 
+def _tuples(value: Any) -> Any:
+    """TOML/JSON arrays as (nested) tuples, so a config read back equals the one written."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build dataclass `cls` from a mapping, recursing into nested dataclasses; unknown keys are errors."""
     where = where or cls.__name__
@@ -28,12 +33,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]
+        if isinstance(hint, types.UnionType) and isinstance(value, Mapping):  # e.g. `SomeConfig | None`
+            hint = next((a for a in typing.get_args(hint) if is_dataclass(a)), hint)
         if is_dataclass(hint) and isinstance(value, Mapping):
             value = from_dict(hint, value, f"{where}.{name}")  # type: ignore[arg-type]
         elif typing.get_origin(hint) is tuple or (
             isinstance(hint, types.UnionType) and any(typing.get_origin(a) is tuple for a in typing.get_args(hint))
         ):
-            value = tuple(value)
+            value = _tuples(value)
         kwargs[name] = value
     try:
         return cls(**kwargs)

@@ -42,6 +42,7 @@ from vec2vec.universal.checkpoint import (
 )
 from vec2vec.universal.latent import Critics, LatentModel, init_from_maps, init_random
 from vec2vec.universal.linear import LinearAligner
+from vec2vec.universal.unsupervised import LinearUnsupervised, LinearUnsupervisedConfig
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class UniversalConfig:
     betas: tuple[float, float] = (0.5, 0.999)  # both optimisers, as the reference code
     max_grad_norm: float = 10.0  # gradient-norm clip for each side (reference: 10 in unsupervised.toml, else 1000)
     init_from_linear: bool = True  # with init_maps: start the adapters at the linear map (else only the anchor)
+    # Without init_maps, fit this unsupervised linear translator first and start from it (None: from scratch,
+    # which stayed at chance in short CPU runs; the paper's from-scratch runs take 1-7 GPU-days a pair).
+    linear_start: LinearUnsupervisedConfig | None = field(default_factory=LinearUnsupervisedConfig)
     log_every: int = 50  # steps between entries of fit_info["history"]
     checkpoint_dir: str | None = None  # write/resume training state here
     checkpoint_every: int = 500
@@ -176,11 +180,21 @@ class UniversalAligner(Aligner):
             centred = x - self.means[name]
             self.scales[name] = float(np.linalg.norm(centred, axis=1).mean())
             framed[name] = unit(centred).astype(np.float32)
+        if self.init_maps is None and self.config.linear_start is not None:
+            self._start_from_linear(spaces, rng)
         maps = self._check_maps()
         seed = int(rng.integers(0, 2**63 - 1))
         trainer = _Trainer(self, framed, maps, seed, data_id=_fingerprint(spaces))
         self.fit_info.update(trainer.run())
         self.model = trainer.model.eval()
+
+    def _start_from_linear(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+        """Fit the unsupervised linear translator on the same unpaired vectors and wire it in as `from_linear`."""
+        assert self.config.linear_start is not None
+        linear = LinearUnsupervised(self.config.linear_start).fit(spaces, rng)
+        wired = from_linear(linear, self.config)
+        self.config, self.init_maps = wired.config, wired.init_maps
+        self.fit_info["linear_start"] = linear.fit_info
 
     def _check_maps(self) -> dict[tuple[str, str], np.ndarray] | None:
         if self.init_maps is None:
