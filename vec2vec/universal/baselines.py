@@ -51,7 +51,7 @@ class RandomOrthogonal(LinearAligner):
     Config = NoConfig
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        self.set_frames(spaces)
+        self.frames.fit(spaces)
         for a, b in itertools.combinations(spaces, 2):
             self.set_orthogonal(a, b, random_orthogonal(self.dims[a], self.dims[b], rng))
 
@@ -65,7 +65,7 @@ class OracleProcrustes(LinearAligner):
     Config = NoConfig
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        framed = self.set_frames(spaces)
+        framed = self.frames.fit(spaces)
         for a, b in itertools.combinations(spaces, 2):
             self.set_orthogonal(a, b, procrustes(framed[a], framed[b]))
 
@@ -84,7 +84,7 @@ class OracleRidge(LinearAligner):
     Config = RidgeConfig
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        framed = self.set_frames(spaces)
+        framed = self.frames.fit(spaces)
         for a, b in itertools.permutations(spaces, 2):
             model = RidgeCV(alphas=self.config.alphas, fit_intercept=False).fit(framed[a], framed[b])
             self.maps[(a, b)] = np.ascontiguousarray(model.coef_.T, dtype=np.float32)

@@ -1,9 +1,6 @@
-"""Linear translators: each encoder's centred frame plus one matrix per ordered encoder pair.
+"""Linear translators: each encoder's centred frame (frames.py) plus one matrix per ordered encoder pair.
 
-Every linear method works in a *frame*: x -> unit(x - mean), with the mean taken on that encoder's own
-(unpaired) training vectors, because encoder spaces are anisotropic (a shared offset dominates raw cosine).
-A prediction is mapped back with the target's mean and mean centred norm, then L2-normalised like encoder
-output. Subclasses only choose the matrices.
+Subclasses only choose the matrices.
 """
 
 from __future__ import annotations
@@ -12,7 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from vec2vec.universal.aligner import Aligner, unit
+from vec2vec.universal.aligner import Aligner
+from vec2vec.universal.frames import Frames
 
 
 def procrustes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -39,29 +37,12 @@ def pair_key(src: str, dst: str) -> str:
 
 
 class LinearAligner(Aligner):
-    """Shared state and transform of every linear method; `_fit` fills `means`, `scales`, `maps`."""
+    """Shared state and transform of every linear method; `_fit` fits `frames` and fills `maps`."""
 
     def __init__(self, config: object = None) -> None:
         super().__init__(config)
-        self.means: dict[str, np.ndarray] = {}
-        self.scales: dict[str, float] = {}  # mean norm of centred training vectors
+        self.frames = Frames()
         self.maps: dict[tuple[str, str], np.ndarray] = {}
-
-    def set_frames(self, spaces: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Record each encoder's frame from its training vectors; return those vectors in their frames."""
-        framed = {}
-        for name, x in spaces.items():
-            self.means[name] = x.mean(axis=0)
-            centred = x - self.means[name]
-            self.scales[name] = float(np.linalg.norm(centred, axis=1).mean())
-            framed[name] = unit(centred).astype(np.float32)
-        return framed
-
-    def to_frame(self, x: np.ndarray, name: str) -> np.ndarray:
-        return unit(x - self.means[name]).astype(np.float32)
-
-    def from_frame(self, y: np.ndarray, name: str) -> np.ndarray:
-        return unit(y) * self.scales[name] + self.means[name]
 
     def set_orthogonal(self, a: str, b: str, w: np.ndarray) -> None:
         """Store an orthogonal map a->b and its inverse (the transpose) b->a."""
@@ -73,17 +54,14 @@ class LinearAligner(Aligner):
         return y @ self.maps[(src, dst)]
 
     def _transform(self, x: np.ndarray, src: str, dst: str) -> np.ndarray:
-        return self.from_frame(self.translate_frame(self.to_frame(x, src), src, dst), dst)
+        frames = self.frames
+        return frames.from_frame(self.translate_frame(frames.to_frame(x, src), src, dst), dst)
 
     def state(self) -> dict[str, np.ndarray]:
-        arrays = {f"mean:{n}": m.astype(np.float32) for n, m in self.means.items()}
-        arrays |= {f"scale:{n}": np.asarray([s], np.float32) for n, s in self.scales.items()}
-        arrays |= {pair_key(s, d): w for (s, d), w in self.maps.items()}
-        return arrays
+        return self.frames.state() | {pair_key(s, d): w for (s, d), w in self.maps.items()}
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.means = {n: arrays[f"mean:{n}"] for n in self.dims}
-        self.scales = {n: float(arrays[f"scale:{n}"][0]) for n in self.dims}
+        self.frames.load_state(arrays, self.dims)
         self.maps = {}
         for s in self.dims:
             for d in self.dims:

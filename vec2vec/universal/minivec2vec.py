@@ -205,7 +205,7 @@ class MiniVec2Vec(LinearAligner):
     Config = MiniVec2VecConfig
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        framed = self.set_frames(spaces)
+        framed = self.frames.fit(spaces)
         hub, *others = list(spaces)
         totals = dict.fromkeys(("stage1_s", "stage2_s", "refine_s"), 0.0)
         for other in others:

@@ -33,13 +33,14 @@ import torch
 from tqdm import tqdm
 
 from vec2vec.universal import losses as L
-from vec2vec.universal.aligner import Aligner, AlignerError, register_aligner, unit
+from vec2vec.universal.aligner import Aligner, AlignerError, register_aligner
 from vec2vec.universal.checkpoint import (
     load_checkpoint,
     load_optimizer_tensors,
     optimizer_tensors,
     save_checkpoint,
 )
+from vec2vec.universal.frames import Frames
 from vec2vec.universal.latent import Critics, LatentModel, init_from_maps, init_random
 from vec2vec.universal.linear import LinearAligner
 from vec2vec.universal.unsupervised import LinearUnsupervised, LinearUnsupervisedConfig
@@ -147,17 +148,9 @@ class UniversalAligner(Aligner):
 
     def __init__(self, config: UniversalConfig | None = None) -> None:
         super().__init__(config)
-        self.means: dict[str, np.ndarray] = {}
-        self.scales: dict[str, float] = {}
+        self.frames = Frames()
         self.model: LatentModel | None = None
         self.init_maps: dict[tuple[str, str], np.ndarray] | None = None  # training-only; not saved
-
-    # -- frames (as LinearAligner: centred, unit rows; outputs mapped back with the target's mean and scale)
-    def _to_frame(self, x: np.ndarray, name: str) -> np.ndarray:
-        return unit(x - self.means[name]).astype(np.float32)
-
-    def _from_frame(self, y: np.ndarray, name: str) -> np.ndarray:
-        return unit(y) * self.scales[name] + self.means[name]
 
     def _device(self, training: bool) -> torch.device:
         device = torch.device(self.config.device)
@@ -174,12 +167,7 @@ class UniversalAligner(Aligner):
 
     # -- Aligner
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        framed = {}
-        for name, x in spaces.items():
-            self.means[name] = x.mean(axis=0)
-            centred = x - self.means[name]
-            self.scales[name] = float(np.linalg.norm(centred, axis=1).mean())
-            framed[name] = unit(centred).astype(np.float32)
+        framed = self.frames.fit(spaces)
         if self.init_maps is None and self.config.linear_start is not None:
             self._start_from_linear(spaces, rng)
         maps = self._check_maps()
@@ -213,25 +201,23 @@ class UniversalAligner(Aligner):
 
     def _transform(self, x: np.ndarray, src: str, dst: str) -> np.ndarray:
         assert self.model is not None, "fit or load the aligner first"
-        y = self._to_frame(x, src)
+        y = self.frames.to_frame(x, src)
         device = next(self.model.parameters()).device
         out = []
         with torch.no_grad():
             for start in range(0, len(y), _CHUNK):
                 chunk = torch.from_numpy(y[start : start + _CHUNK]).to(device)
                 out.append(self.model.translate(chunk, src, dst).cpu().numpy())
-        return self._from_frame(np.concatenate(out), dst)
+        return self.frames.from_frame(np.concatenate(out), dst)
 
     def state(self) -> dict[str, np.ndarray]:
         assert self.model is not None, "fit the aligner first"
-        arrays = {f"mean:{n}": m.astype(np.float32) for n, m in self.means.items()}
-        arrays |= {f"scale:{n}": np.asarray([s], np.float32) for n, s in self.scales.items()}
+        arrays = self.frames.state()
         arrays |= {f"net:{k}": v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
         return arrays
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.means = {n: np.asarray(arrays[f"mean:{n}"], np.float32) for n in self.dims}
-        self.scales = {n: float(arrays[f"scale:{n}"][0]) for n in self.dims}
+        self.frames.load_state(arrays, self.dims)
         model = self._build()
         weights = {
             k.removeprefix("net:"): torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net:")

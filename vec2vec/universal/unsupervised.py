@@ -76,7 +76,7 @@ class LinearUnsupervised(LinearAligner):
     Config = LinearUnsupervisedConfig
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-        framed = self.set_frames(spaces)
+        framed = self.frames.fit(spaces)
         hub, *others = list(spaces)
         scores: dict[str, float] = {}
         for other in others:
