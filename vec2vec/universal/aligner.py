@@ -46,6 +46,11 @@ def aligner_kinds() -> dict[str, type[Aligner]]:
     return dict(_KINDS)
 
 
+def unusable_rows(x: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows with no translation: NaN/inf anywhere, or all zero."""
+    return ~np.isfinite(x).all(axis=1) | ~(np.abs(x).sum(axis=1) > 0)
+
+
 def check_vectors(x: np.ndarray, dim: int | None, what: str) -> np.ndarray:
     """`x` as a finite float32 (n, dim) array, or an AlignerError naming the problem and the fix."""
     x = np.asarray(x)
@@ -59,7 +64,7 @@ def check_vectors(x: np.ndarray, dim: int | None, what: str) -> np.ndarray:
             "fix: pass vectors from the encoder the aligner was fitted on"
         )
     x = x.astype(np.float32, copy=False)
-    bad = ~np.isfinite(x).all(axis=1) | ~(np.abs(x).sum(axis=1) > 0)
+    bad = unusable_rows(x)
     if bad.any():
         raise AlignerError(
             f"{what}: {int(bad.sum())} rows are NaN/inf or all zero (first at row {int(np.argmax(bad))}); "
@@ -101,15 +106,18 @@ class Aligner(ABC):
 
     def transform(self, x: np.ndarray, src: str, dst: str) -> np.ndarray:
         """Translate raw `src` vectors into `dst`'s space (L2-normalised rows)."""
-        for name in (src, dst):
-            if name not in self.dims:
-                raise AlignerError(
-                    f"this {self.kind} translator does not know encoder {name!r}; it knows {list(self.dims)}"
-                )
+        self.check_encoders(src, dst)
         x = check_vectors(x, self.dims[src], f"{src} vectors")
         if src == dst:
             return unit(x)
         return unit(self._transform(x, src, dst)).astype(np.float32)
+
+    def check_encoders(self, *names: str) -> None:
+        for name in names:
+            if name not in self.dims:
+                raise AlignerError(
+                    f"this {self.kind} translator does not know encoder {name!r}; it knows {list(self.dims)}"
+                )
 
     @abstractmethod
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None: ...

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from vec2vec import __version__
 from vec2vec.atomic import atomic_path
 from vec2vec.pipelines.store import META_KEY, table_vectors, vectors_array
-from vec2vec.universal.aligner import Aligner, AlignerError
+from vec2vec.universal.aligner import Aligner, unusable_rows
 from vec2vec.universal.data import DataError
 
 FORMATS = (".parquet", ".npy")
@@ -84,7 +84,7 @@ class _Source:
 
 
 def _check_rows(x: np.ndarray, ids: list[str], offset: int, path: Path) -> None:
-    bad = ~np.isfinite(x).all(axis=1) | ~(np.abs(x).sum(axis=1) > 0)
+    bad = unusable_rows(x)
     if bad.any():
         first = int(np.argmax(bad))
         more = int(bad.sum()) - 1
@@ -116,11 +116,7 @@ def translate_file(
     out_kind = _format(out, "output")
     if chunk < 1:
         raise DataError(f"chunk must be >= 1 row, got {chunk}")
-    for name in (src, dst):
-        if name not in aligner.dims:
-            raise AlignerError(
-                f"this {aligner.kind} translator does not know encoder {name!r}; it knows {list(aligner.dims)}"
-            )
+    aligner.check_encoders(src, dst)
     if out.resolve() == inp.resolve():
         raise DataError(f"output {out} is the input; fix: write the translation to another file")
     source = _Source(inp, chunk)
