@@ -9,7 +9,6 @@ evaluation gets the `eval` split, aligned by id, for every encoder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vec2vec.pipelines.split import hashed_unit
 from vec2vec.pipelines.store import CorpusLayout, Embeddings, encoder_dirname, read_embeddings
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def read_split(corpus: EmbeddedCorpus, encoder: str, split: str) -> Embeddings:
 
 def id_part(record_id: str, parts: int) -> int:
     """Which of `parts` encoders may train on this text: fixed by the id alone, so reruns agree."""
-    digest = hashlib.sha256(f"encoder-part\0{record_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % parts
+    return int(hashed_unit(record_id, 0, "encoder-part") * parts)
 
 
 def _subsample(emb: Embeddings, limit: int | None, rng: np.random.Generator) -> Embeddings:
