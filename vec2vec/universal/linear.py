@@ -5,6 +5,7 @@ Subclasses only choose the matrices.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -48,6 +49,12 @@ class LinearAligner(Aligner):
         """Store an orthogonal map a->b and its inverse (the transpose) b->a."""
         self.maps[(a, b)] = w.astype(np.float32)
         self.maps[(b, a)] = np.ascontiguousarray(w.T, dtype=np.float32)
+
+    def compose_through(self, hub: str) -> None:
+        """Maps between every two non-hub encoders, composed from their maps to and from `hub`."""
+        others = [n for n in self.dims if n != hub]
+        for a, b in itertools.permutations(others, 2):
+            self.maps[(a, b)] = self.maps[(a, hub)] @ self.maps[(hub, b)]
 
     def translate_frame(self, y: np.ndarray, src: str, dst: str) -> np.ndarray:
         """Frame-to-frame translation (what alignment objectives see)."""

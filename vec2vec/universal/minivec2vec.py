@@ -215,8 +215,5 @@ class MiniVec2Vec(LinearAligner):
             self.fit_info[f"{hub}->{other}"] = info
             for key in totals:
                 totals[key] += info[key]
-        for a in others:
-            for b in others:
-                if a != b:
-                    self.maps[(a, b)] = self.maps[(a, hub)] @ self.maps[(hub, b)]
+        self.compose_through(hub)
         self.fit_info |= totals

@@ -8,6 +8,7 @@ than two encoders each one is fitted against the first (the hub) and the other p
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -84,9 +85,7 @@ class LinearUnsupervised(LinearAligner):
             self.set_orthogonal(hub, other, w)
             self.fit_info[f"{hub}->{other}"] = info
             scores[f"{hub}->{other}"] = scores[f"{other}->{hub}"] = info["label_free"]
-        for a in others:
-            for b in others:
-                if a != b:
-                    self.maps[(a, b)] = self.maps[(a, hub)] @ self.maps[(hub, b)]
-                    scores[f"{a}->{b}"] = min(scores[f"{a}->{hub}"], scores[f"{hub}->{b}"])
+        self.compose_through(hub)
+        for a, b in itertools.permutations(others, 2):
+            scores[f"{a}->{b}"] = min(scores[f"{a}->{hub}"], scores[f"{hub}->{b}"])
         self.fit_info["label_free"] = scores
