@@ -146,7 +146,7 @@ class AlignDemoConfig:
 def cmd_demo(args: argparse.Namespace) -> None:
     from vec2vec.universal.data import eval_pairs
     from vec2vec.universal.evaluate import COLUMNS, evaluate, row_cells
-    from vec2vec.universal.train import TrainConfig, fit_translator
+    from vec2vec.universal.train import TrainConfig, fit_baselines, fit_translator
 
     args.config = args.config or str(files("vec2vec") / "configs" / "demo.toml")
     embed = _embed_config(args)
@@ -161,8 +161,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         n = min(method.fit_info["train"]["rows"].values())
         _, vectors = eval_pairs(data, (a, b))
         rows += evaluate(method, vectors)
-        for kind in align.baselines:
-            rows += evaluate(fit_translator(TrainConfig(data=data, encoders=(a, b), method=kind, limit=n)), vectors)
+        for baseline in fit_baselines(data, (a, b), n, seed=align.seed, names=align.baselines):
+            rows += evaluate(baseline, vectors)
         print(f"{a}<->{b}: {align.method} fitted in {method.fit_info['fit_s']:.1f} s on {n} unpaired vectors a side "
               f"-> {out.resolve()}")  # fmt: skip
     _table(f"{align.corpus}: paired eval split", COLUMNS, [row_cells(r) for r in rows])

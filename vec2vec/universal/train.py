@@ -75,7 +75,11 @@ def fit_translator(cfg: TrainConfig, method_config: Any = None) -> Aligner:
 
 
 def fit_baselines(
-    data: str | Path, encoders: tuple[str, ...] | list[str], limit: int | None, seed: int = 0
+    data: str | Path,
+    encoders: tuple[str, ...] | list[str],
+    limit: int | None,
+    seed: int = 0,
+    names: tuple[str, ...] = BASELINES,
 ) -> list[Aligner]:
     """The reference rows of every table, all fitted on the same `limit` true pairs of `train_a`.
 
@@ -87,7 +91,7 @@ def fit_baselines(
     info = {"data": str(open_corpus(data).layout.root), "seed": seed, "limit": limit}
     widths = {x.shape[1] for x in spaces.values()}
     return [
-        _fit(METHODS[name], spaces, rng, None, info)
-        for name in BASELINES
+        _fit(method_class(name), spaces, rng, None, info)
+        for name in names
         if not (name == "identity" and len(widths) > 1)
     ]
