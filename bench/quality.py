@@ -1,13 +1,15 @@
 """Translation quality of every method and baseline on every pair of encoders, over seeds.
 
     python -m bench.quality --data ~/.cache/vec2vec/runs/pool/wordnet+news+bbc \
-        [--encoders minilm,e5-small,use,wordllama] [--seeds 0,1,2] [--limit 25000] [--methods ...]
+        [--encoders minilm,e5-small,use,wordllama] [--seeds 0,1,2] [--limit 25000] [--methods ...] [--joint]
 
 Each (method, encoder pair, seed) is one run, fitted once and scored in both directions on the paired `eval`
 split (blocks of --block candidates). Unsupervised methods see train_a of one encoder and train_b of the other
-(different texts); the oracles see the same --limit true pairs of train_a. A run's result is written to
-results/quality/<run>.json as soon as it finishes, and existing results are kept, so an interrupted benchmark
-resumes where it stopped; `--report` only redraws the table and plot from those files.
+(different texts); the oracles see the same --limit true pairs of train_a. With --joint, each (method, seed) is
+one fit of all --encoders together (one translator for every ordered pair; the training texts are split into
+disjoint parts, one per encoder, so each encoder trains on fewer vectors than in a pair run). A run's result is
+written to results/quality/<run>.json as soon as it finishes, and existing results are kept, so an interrupted
+benchmark resumes where it stopped; `--report` only redraws the table and plot from those files.
 """
 
 from __future__ import annotations
@@ -34,22 +36,24 @@ POOL = (
 )
 RUNS = RESULTS / "quality"
 METHODS = ("identity", "random", "oracle-procrustes", "oracle-ridge", "linear", "mini-vec2vec", "universal")
+JOINT = {f"{m} (joint {n})": i + 0.5 for i, m in enumerate(METHODS) for n in range(3, 9)}  # sorted after `m`
 SEEDED = {"linear", "mini-vec2vec", "universal", "random"}
 
 
-def run_name(method: str, a: str, b: str, seed: int) -> str:
-    return f"{method}__{a}__{b}__seed{seed}"
+def run_name(method: str, encoders: tuple[str, ...], seed: int) -> str:
+    joint = "-joint" if len(encoders) > 2 else ""
+    return f"{method}{joint}__{'__'.join(encoders)}__seed{seed}"
 
 
-def run_one(method: str, a: str, b: str, seed: int, args: argparse.Namespace, evals: dict) -> dict:
-    cfg = TrainConfig(data=args.data, encoders=(a, b), method=method, limit=args.limit, seed=seed)
+def run_one(method: str, encoders: tuple[str, ...], seed: int, args: argparse.Namespace, evals: dict) -> dict:
+    cfg = TrainConfig(data=args.data, encoders=encoders, method=method, limit=args.limit, seed=seed)
     start = time.perf_counter()
     aligner = fit_translator(cfg)
     wall = time.perf_counter() - start
-    rows = evaluate(aligner, {a: evals[a], b: evals[b]}, block=args.block)
+    rows = evaluate(aligner, {e: evals[e] for e in encoders}, block=args.block)
     return {
-        "method": method,
-        "pair": [a, b],
+        "method": method if len(encoders) == 2 else f"{method} (joint {len(encoders)})",
+        "pair": list(encoders),
         "seed": seed,
         "fit_s": aligner.fit_info["fit_s"],
         "wall_s": wall,
@@ -66,6 +70,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=25000)
     ap.add_argument("--block", type=int, default=8192)
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--joint", action="store_true", help="one fit of all --encoders together per method and seed")
     ap.add_argument("--report", action="store_true", help="only redraw the table and plot from results/quality/")
     args = ap.parse_args()
     if not args.report:
@@ -73,16 +78,17 @@ def main() -> None:
             ap.error("--data is required unless --report")
         encoders = args.encoders.split(",")
         _, evals = eval_pairs(args.data, encoders)
+        groups = [tuple(encoders)] if args.joint else list(itertools.combinations(encoders, 2))
         for method in args.methods.split(","):
-            for (a, b), seed in itertools.product(itertools.combinations(encoders, 2), map(int, args.seeds.split(","))):
+            for group, seed in itertools.product(groups, map(int, args.seeds.split(","))):
                 if seed and method not in SEEDED:
                     continue
-                out = RUNS / f"{run_name(method, a, b, seed)}.json"
+                out = RUNS / f"{run_name(method, group, seed)}.json"
                 if out.exists():
                     continue
-                if method == "identity" and len({evals[a].shape[1], evals[b].shape[1]}) > 1:
+                if method == "identity" and len({evals[e].shape[1] for e in group}) > 1:
                     continue
-                result = run_one(method, a, b, seed, args, evals)
+                result = run_one(method, group, seed, args, evals)
                 result["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                                      "load_avg_1min_at_end": os.getloadavg()[0]}  # fmt: skip
                 result["command"] = "python -m bench.quality " + " ".join(sys.argv[1:])
@@ -113,7 +119,7 @@ def report() -> None:
         "| cos | centred cos | label-free | fit s | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = {m: i for i, m in enumerate(METHODS)}
+    order = {m: float(i) for i, m in enumerate(METHODS)} | JOINT
     for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], order.get(x[0]["method"], 99), x[0]["seed"])):
         ratio = r["top1"] / oracle[(r["src"], r["dst"])] if oracle.get((r["src"], r["dst"])) else float("nan")
         lf = r.get("label_free")

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from vec2vec.universal.aligner import load_aligner
+from vec2vec.universal.frames import Frames
 from vec2vec.universal.linear import random_orthogonal
 from vec2vec.universal.metrics import retrieval_metrics
 from vec2vec.universal.moment_init import MomentInitConfig, moment_candidates
 from vec2vec.universal.refine import RefineConfig
 from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score
-from vec2vec.universal.unsupervised import LinearUnsupervised, LinearUnsupervisedConfig
+from vec2vec.universal.unsupervised import LinearUnsupervised, LinearUnsupervisedConfig, align_pair, route_through_tree
 
 SMALL = LinearUnsupervisedConfig(
     init=MomentInitConfig(starts=16, steps=150, density_reference=1500),
@@ -108,7 +109,7 @@ def test_save_load_and_seed_reproducibility(known_map, tmp_path):
     assert loaded.fit_info["label_free"] == one.fit_info["label_free"]
 
 
-def test_three_encoders_compose_through_the_hub(known_map):
+def test_three_encoders_fit_every_pair_and_record_the_tree(known_map):
     _, train_a, train_b, eval_a, eval_b, train_c = known_map
     rng = np.random.default_rng(6)
     r = random_orthogonal(32, 32, rng)
@@ -116,6 +117,29 @@ def test_three_encoders_compose_through_the_hub(known_map):
     aligner = LinearUnsupervised(SMALL).fit(spaces, rng)
     m = retrieval_metrics(aligner.transform(eval_b @ r, "c", "a"), eval_a)
     assert m.top1 > 0.6
+    assert len(aligner.fit_info["tree"]) == 2 and set(aligner.fit_info["label_free"]) == {
+        f"{s}->{d}" for s in "abc" for d in "abc" if s != d
+    }
+
+
+def test_a_failed_pair_is_rescued_through_the_spanning_tree(known_map):
+    """a<->c gets a random map (what a failed start looks like); the tree a-b-c gives it a start that works."""
+    _, train_a, train_b, eval_a, eval_b, train_c = known_map
+    rng = np.random.default_rng(8)
+    r = random_orthogonal(32, 32, rng)
+    frames = Frames()
+    framed = frames.fit({"a": train_a, "b": train_b, "c": train_c @ r})
+    fits = {pair: align_pair(framed[pair[0]], framed[pair[1]], SMALL, rng) for pair in (("a", "b"), ("b", "c"))}
+    failed = random_orthogonal(24, 32, rng)
+    fits["a", "c"] = failed, {"label_free": label_free_score(framed["a"], framed["c"], failed, SMALL.selection, rng)}
+    routed, tree = route_through_tree(framed, fits, SMALL, rng)
+    assert tree == [["a", "b"], ["b", "c"]]
+    w, info = routed["a", "c"]
+    assert info["path"] == ["a", "b", "c"] and info["path_label_free"] > info["direct_label_free"] + 0.2
+    assert info["label_free"] == info["path_label_free"]
+    ya, yc = frames.to_frame(eval_a, "a") @ w, frames.to_frame(eval_b @ r, "c")
+    assert retrieval_metrics(ya, yc).top1 > 0.6
+    assert routed["a", "b"] is fits["a", "b"]  # tree edges keep their own fits
 
 
 def test_universal_model_starts_from_the_unsupervised_linear_map(known_map):
