@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from scipy.stats import spearmanr
+
 from vec2vec.atomic import write_json
 from vec2vec.universal.data import eval_pairs
 from vec2vec.universal.evaluate import evaluate
@@ -129,8 +131,37 @@ def report() -> None:
             f"| {r['mean_cos']:.3f} | {r['centred_cos']:.3f} | {'' if lf is None else f'{lf:.3f}'} "
             f"| {run['fit_s']:.1f} | {run.get('machine', {}).get('load_avg_1min_at_end', '')} |"
         )
+    scored = [(r["label_free"], r["top1"], run["method"]) for run, r in rows if r.get("label_free") is not None]
+    if len(scored) >= 3:
+        rho = spearmanr([s[0] for s in scored], [s[1] for s in scored]).statistic
+        lines += [
+            "",
+            f"Label-free score against true top-1, every unsupervised run and direction ({len(scored)} points): "
+            f"Spearman {rho:.2f}.",
+            "",
+            "![label-free score vs top-1](quality.png)",
+        ]
+        plot_label_free(scored)
     (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def plot_label_free(scored: list[tuple[float, float, str]]) -> None:
+    """Does the label-free score (no pairs) rank runs the way true top-1 (pairs) does?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method in sorted({m for *_, m in scored}):
+        pts = [(x, y) for x, y, m in scored if m == method]
+        ax.scatter(*zip(*pts, strict=True), label=method, alpha=0.8)
+    ax.set(xlabel="label-free score (kNN mixing, no pairs)", ylabel="top-1 on paired eval (8,192 candidates)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "quality.png", dpi=110)
 
 
 if __name__ == "__main__":

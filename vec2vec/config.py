@@ -35,8 +35,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         hint = hints[name]
         if isinstance(hint, types.UnionType) and isinstance(value, Mapping):  # e.g. `SomeConfig | None`
             hint = next((a for a in typing.get_args(hint) if is_dataclass(a)), hint)
+        items = typing.get_args(hint)[:1] if typing.get_origin(hint) is tuple else ()
         if is_dataclass(hint) and isinstance(value, Mapping):
             value = from_dict(hint, value, f"{where}.{name}")  # type: ignore[arg-type]
+        elif items and is_dataclass(items[0]) and isinstance(value, list | tuple):  # e.g. `tuple[Stage, ...]`
+            value = tuple(
+                from_dict(items[0], v, f"{where}.{name}[{i}]") if isinstance(v, Mapping) else v  # type: ignore[arg-type]
+                for i, v in enumerate(value)
+            )
         elif typing.get_origin(hint) is tuple or (
             isinstance(hint, types.UnionType) and any(typing.get_origin(a) is tuple for a in typing.get_args(hint))
         ):
