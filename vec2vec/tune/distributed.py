@@ -8,7 +8,7 @@ steps one process would take with the full batch. A step runs several forward pa
 (critics, then generator with the critics frozen), which DDP's reducer cannot follow (it syncs the gradients of
 one `forward` per backward); one flattened all-reduce per backward does what DDP's buckets would.
 
-Every `report_every` steps rank 0 reports a `ray.train.Checkpoint` (the in-process checkpoint format); a killed
+Every `report.every` steps rank 0 reports a `ray.train.Checkpoint` (the in-process checkpoint format); a killed
 worker makes Ray restart the group, which resumes from it (`FailureConfig.max_failures`). The run name is a
 digest of data, config and seed, so re-running the same command after a crash of the driver resumes as well.
 """
@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from vec2vec.universal.data import TRAIN_SPLITS, DataError, open_corpus, trainin
 from vec2vec.universal.train import TrainConfig
 from vec2vec.universal.universal import Trainer, UniversalAligner, UniversalConfig, _fingerprint
 
-from .loop import aligner_from_checkpoint, resume, run_loop, score_samples
+from .loop import ReportConfig, aligner_from_checkpoint, resume, run_loop, score_samples
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,15 @@ class DistributedConfig:
     workers: int = 2  # data-parallel training workers; the global batch (batch_size) is split between them
     use_gpu: bool = False  # one GPU per worker, NCCL; else CPU workers, gloo
     cpus_per_worker: float = 1.0
-    report_every: int = 100  # steps between reports: metrics, label-free score and a checkpoint
     max_failures: int = 2  # worker-group restarts (from the last checkpoint) before the run fails
     storage: str = "runs/ray"  # Ray run storage: a path shared by every node, or a URI (s3://, gs://)
-    score_sample: int = 1000  # vectors per encoder for the label-free score
-    score_k: int = 10  # neighbours per point in the label-free score
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        if self.cpus_per_worker <= 0 or self.report_every < 1 or self.score_sample < 2 or self.score_k < 1:
-            raise ValueError("cpus_per_worker must be > 0, report_every and score_k >= 1, score_sample >= 2")
+        if self.cpus_per_worker <= 0:
+            raise ValueError(f"cpus_per_worker must be > 0, got {self.cpus_per_worker}")
         if self.max_failures < -1:
             raise ValueError(f"max_failures must be >= -1 (-1: retry forever), got {self.max_failures}")
 
@@ -186,9 +184,9 @@ def fit_distributed(
         "maps": maps,
         "seed": seed,
         "data_id": data_id,
-        "samples": score_samples(framed, dcfg.score_sample, train.seed),
-        "every": dcfg.report_every,
-        "k": dcfg.score_k,
+        "samples": score_samples(framed, dcfg.report.score_sample, train.seed),
+        "every": dcfg.report.every,
+        "k": dcfg.report.score_k,
     }
     resources = {"CPU": dcfg.cpus_per_worker} | ({"GPU": 1.0} if dcfg.use_gpu else {})
     digest = hashlib.sha256(

@@ -13,6 +13,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ from vec2vec.universal.universal import Trainer, UniversalAligner, UniversalConf
 
 METRIC = "label_free"  # what Tune maximises: mean kNN mixing over every ordered encoder pair
 Report = Callable[[dict[str, float], Path | None], None]  # (metrics, checkpoint directory or None)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """How often a run reports, and how its label-free score is taken."""
+
+    every: int = 100  # steps between reports: losses, label-free score and a checkpoint
+    score_sample: int = 1000  # training vectors per encoder the score translates (a fixed sample)
+    score_k: int = 10  # neighbours per point
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.score_sample < 2 or self.score_k < 1:
+            raise ValueError("report every and score_k must be >= 1, score_sample >= 2")
 
 
 def pair_metric(src: str, dst: str) -> str:
