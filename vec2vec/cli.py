@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import tomllib
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -169,6 +170,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"{a}<->{b}: {align.method} fitted in {method.fit_info['fit_s']:.1f} s on {n} unpaired vectors a side "
               f"-> {out.resolve()}")  # fmt: skip
     _table(f"{align.corpus}: paired eval split", COLUMNS, [row_cells(r) for r in rows])
+    if "scale" in tomllib.loads(Path(args.config).read_text()):
+        from vec2vec.tune import tracking
+        from vec2vec.tune.demo import ScaleDemoConfig, run_scale_demo
+
+        scale = load_toml(ScaleDemoConfig, args.config, "scale")
+        summary = run_scale_demo(scale, embed.out)
+        _table("scale-out: universal latent", ("run", "label-free", "seconds", "MLflow run"), summary)
+        print(tracking.ui_hint(tracking.tracking_uri()))
     print("next: vec2vec translate --translator DIR --src A --dst B --input IN.parquet --output OUT.parquet")
 
 
@@ -199,19 +208,9 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
 def _track(
     name: str, params: dict[str, Any], aligner: Aligner, out: str, uri: str | None, run_id: str | None = None
 ) -> None:
-    """Log a fitted translator to MLflow with its paired eval metrics (recorded only) when the corpus has them."""
     from vec2vec.tune import tracking
-    from vec2vec.universal.data import eval_pairs
-    from vec2vec.universal.evaluate import evaluate
 
-    data = aligner.fit_info["train"]["data"]
-    try:
-        _, vectors = eval_pairs(data, aligner.encoders)
-        rows = evaluate(aligner, vectors)
-    except DataError as exc:  # a corpus without an eval split: the run is logged without eval metrics
-        print(f"no paired eval metrics logged: {exc}")
-        rows = []
-    run, model_uri = tracking.log_translator_run(name, params, aligner, out, rows, uri=uri, run_id=run_id)
+    run, model_uri = tracking.log_fitted(name, params, aligner, out, uri, run_id)
     print(f"MLflow run {run} in {tracking.tracking_uri(uri)}; translator model: {model_uri}")
     print(tracking.ui_hint(tracking.tracking_uri(uri)))
 

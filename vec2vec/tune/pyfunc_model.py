@@ -23,8 +23,8 @@ class TranslatorModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.aligner = load_aligner(context.artifacts["translator"])
 
-    def predict(self, context, model_input, params=None):  # untyped: MLflow validates inputs against hints
-        frame = pd.DataFrame(model_input)
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        frame = model_input
         missing = sorted({"src", "dst", "vector"} - set(frame.columns))
         if missing:
             raise AlignerError(f"translator input lacks column(s) {missing}; fix: pass columns src, dst, vector")

@@ -19,12 +19,13 @@ from typing import Any
 from vec2vec import __version__
 from vec2vec.runtime import configure_env
 from vec2vec.universal.aligner import Aligner
-from vec2vec.universal.evaluate import EvalRow
+from vec2vec.universal.data import DataError, eval_pairs
+from vec2vec.universal.evaluate import EvalRow, evaluate
 
 from .loop import METRIC, pair_metric
 
 EXPERIMENT = "vec2vec"
-PYFUNC_NAME = "translator"
+PYFUNC_NAME = "pyfunc-translator"  # not "translator": a run path of that name would resolve to the model
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 EVAL_METRICS = ("top1", "top5", "mean_rank", "foscttm", "csls_top1", "mean_cos")
 
@@ -151,3 +152,21 @@ def log_translator_run(
         )
         mlflow.set_tag("translator_model_uri", model.model_uri)
         return run.info.run_id, model.model_uri
+
+
+def log_fitted(
+    name: str,
+    params: Mapping[str, Any],
+    aligner: Aligner,
+    translator_dir: str | Path,
+    uri: str | None = None,
+    run_id: str | None = None,
+) -> tuple[str, str]:
+    """`log_translator_run` with the paired eval metrics of the training corpus's eval split, when it has one
+    (recorded only: nothing chooses by them)."""
+    try:
+        _, vectors = eval_pairs(aligner.fit_info["train"]["data"], aligner.encoders)
+        rows = evaluate(aligner, vectors)
+    except DataError:  # a corpus without an eval split: logged without eval metrics
+        rows = []
+    return log_translator_run(name, params, aligner, translator_dir, rows, uri=uri, run_id=run_id)
