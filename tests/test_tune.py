@@ -135,6 +135,16 @@ def _train_workers() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "RayTrainWorker" in " ".join(p.cmdline())]
 
 
+def _registered_checkpoint(storage: Path) -> bool:
+    for snapshot in storage.glob("universal-*/checkpoint_manager_snapshot.json"):
+        try:
+            if json.loads(snapshot.read_text())["checkpoint_results"]:
+                return True
+        except (json.JSONDecodeError, KeyError, OSError):  # being written
+            pass
+    return False
+
+
 @pytest.fixture(scope="module")
 def killed_run(workdir, cluster, mlflow_server):
     """`vec2vec train --workers 2` on the cluster, one worker SIGKILLed once the first checkpoint is stored."""
@@ -143,7 +153,7 @@ def killed_run(workdir, cluster, mlflow_server):
                  "--workers", "2", "--address", cluster.address, "--tracking-uri", mlflow_server], workdir)  # fmt: skip
     storage = workdir / "runs" / "ray"
     deadline = time.monotonic() + 240
-    while not list(storage.glob("universal-*/checkpoint_*")):
+    while not _registered_checkpoint(storage):  # not just uploaded: a restart before registration starts afresh
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
         time.sleep(0.1)
     victims = _train_workers()
