@@ -166,8 +166,6 @@ def fit_distributed(
             f"batch_size {config.batch_size} does not split evenly over {dcfg.workers} workers; "
             "fix: make batch_size a multiple of workers"
         )
-    if dcfg.use_gpu and config.device == "cpu":
-        config = dataclasses.replace(config, device="cuda")
     start = time.perf_counter()
     init_ray(address)
     rng = np.random.default_rng(train.seed)

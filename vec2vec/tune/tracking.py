@@ -97,7 +97,8 @@ def _loss_plot(history: Sequence[Mapping[str, float]]) -> Any:
     axes[0].set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
     axes[1].set(xlabel="step", ylabel="kNN mixing", title="label-free score (higher is better)")
     for ax in axes:
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

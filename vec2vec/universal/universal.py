@@ -260,9 +260,9 @@ class Trainer:
     """The training loop of one fit: model, discriminators, optimisers, sampler RNG and checkpoints.
 
     `run` is the in-process loop. A data-parallel worker (vec2vec.tune.distributed) drives `train_step` itself:
-    it passes its share of the batch (`batch_size`), its `rank` (rank r > 0 samples from its own generator, so
-    one worker samples exactly like an in-process fit) and `sync`, which averages gradients across workers
-    after each backward pass.
+    it passes its share of the batch (`batch_size`), its `rank` (every rank gets the same initial weights; rank 0
+    keeps sampling from the init generator like an in-process fit, rank r > 0 from its own) and `sync`, which
+    averages gradients across workers after each backward pass.
     """
 
     def __init__(
