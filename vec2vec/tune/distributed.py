@@ -18,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 from vec2vec.config import ConfigError
 from vec2vec.runtime import cpu_threads, init_ray
@@ -36,7 +40,7 @@ from vec2vec.universal.data import TRAIN_SPLITS, DataError, open_corpus, trainin
 from vec2vec.universal.train import TrainConfig
 from vec2vec.universal.universal import Trainer, UniversalAligner, UniversalConfig, _fingerprint
 
-from .loop import ReportConfig, aligner_from_checkpoint, resume, run_loop, score_samples
+from .loop import METRIC, ReportConfig, aligner_from_checkpoint, resume, run_loop, score_samples
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,43 @@ def _datasets(data: str, names: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def _progress_relay(total: int, show: bool) -> tuple[Any, Callable[[], None]]:
+    """A Train callback that forwards each report's step from the controller to a tqdm bar in this process, and
+    the function that closes both (Ray Train runs its callbacks in the controller actor, not in the driver)."""
+    from ray.train import UserCallback
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+
+    class Relay(UserCallback):
+        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+            queue.put_nowait({"step": metrics[0].get("step", 0), METRIC: metrics[0].get(METRIC)})
+
+    bar = tqdm(total=total, desc="universal (Ray Train)", disable=not show)
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            try:
+                report = queue.get(timeout=0.5)
+            except Empty:
+                continue
+            bar.update(int(report["step"]) - bar.n)  # a restarted group reports from its checkpoint's step
+            if report[METRIC] is not None:
+                bar.set_postfix({METRIC: f"{report[METRIC]:.3f}"})
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join()
+        bar.close()
+        queue.shutdown()
+
+    return Relay(), close
+
+
 def fit_distributed(
     train: TrainConfig, config: UniversalConfig, dcfg: DistributedConfig, address: str | None = None
 ) -> UniversalAligner:
@@ -186,6 +227,9 @@ def fit_distributed(
         "every": dcfg.report.every,
         "k": dcfg.report.score_k,
     }
+    largest = max(len(x) for x in spaces.values())
+    steps = config.steps if config.epochs is None else math.ceil(config.epochs * largest / config.batch_size)
+    relay, close_progress = _progress_relay(steps, config.progress)
     resources = {"CPU": dcfg.cpus_per_worker} | ({"GPU": 1.0} if dcfg.use_gpu else {})
     digest = hashlib.sha256(
         json.dumps([data_id, dataclasses.asdict(aligner.config), seed, dcfg.workers], sort_keys=True).encode()
@@ -201,10 +245,14 @@ def fit_distributed(
             storage_path=storage_uri(dcfg.storage),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=dcfg.max_failures),
-            logging_config=LoggingConfig(log_level="WARNING"),  # type: ignore[call-arg]  # V2 RunConfig
+            logging_config=LoggingConfig(log_level="WARNING"),
+            callbacks=[relay],  # type: ignore[call-arg]  # V2 RunConfig
         ),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        close_progress()
     if result.checkpoint is None:
         raise RuntimeError(f"the Ray Train run ended without a checkpoint ({result.error})")
     with result.checkpoint.as_directory() as d:
