@@ -184,7 +184,7 @@ def test_distributed_translator_translates(killed_run, workdir):
     assert y.shape == (len(a), 48) and np.allclose(np.linalg.norm(y, axis=1), 1, atol=1e-5)
 
 
-def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, tmp_path):
+def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, monkeypatch):
     import mlflow
 
     out, printed = killed_run
@@ -203,8 +203,9 @@ def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, tmp_
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "translator")}
     assert artifacts == {"translator/aligner.json", "translator/weights.safetensors"}
     assert [f.path for f in client.list_artifacts(run.info.run_id, "plots")] == ["plots/losses.png"]
+    assert run.data.tags["translator_model_uri"] == f"runs:/{run.info.run_id}/pyfunc-translator"
 
-    mlflow.set_tracking_uri(mlflow_server)  # the pyfunc loads through the server's artifact proxy
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # the pyfunc loads through the server's proxy
     model = mlflow.pyfunc.load_model(run.data.tags["translator_model_uri"])
     b = read_embeddings(CorpusLayout(Path(load_aligner(out).fit_info["train"]["data"])).split_dir("b", "eval"))
     got = model.predict(pd.DataFrame({"src": "b", "dst": "a", "vector": list(b.vectors[:20])}))

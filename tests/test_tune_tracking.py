@@ -1,6 +1,8 @@
 """MLflow tracking without a server: the default embedded SQLite store in the working directory, a run's record,
 and the translator loaded back as a pyfunc model (from code, nothing pickled) that translates like the original."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,6 +55,9 @@ def test_run_logged_to_local_store_and_pyfunc_translates(fitted, tmp_path, monke
     assert run.data.metrics[f"final.{pair_metric('st:x/y', 'a')}"] == aligner.fit_info[METRIC]["st:x/y->a"]
     assert not any(k.startswith("eval.") for k in run.data.metrics)  # no eval split there: nothing made up
 
+    assert run.info.status == "FINISHED" and model_uri == f"runs:/{run_id}/pyfunc-translator"
+    assert not any(k.startswith("MLFLOW_TRACKING_URI") for k in os.environ)  # nothing process-wide was set
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.tracking_uri())
     model = mlflow.pyfunc.load_model(model_uri)
     x = spaces["st:x/y"][:7].astype(np.float32)
     frame = pd.DataFrame({"src": ["st:x/y"] * 7 + ["a"], "dst": ["a"] * 7 + ["st:x/y"],

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +190,7 @@ def run_search(
     largest = max(len(x) for x in spaces.values())
     steps = base.steps if base.epochs is None else math.ceil(base.epochs * largest / base.batch_size)
     reports = max(1, math.ceil(steps / cfg.report.every))
-    uri = tracking.use_store(uri)
+    uri = tracking.tracking_uri(uri)
     digest = hashlib.sha256(
         json.dumps(
             [_fingerprint(spaces), dataclasses.asdict(base), dataclasses.asdict(cfg), train.seed], default=str
@@ -233,7 +234,15 @@ def run_search(
         ),
         run_config=run_config,
     )
-    grid = tuner.fit()
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        grid = tuner.fit()
+    finally:  # Ray's MLflow callback sets MLflow's process-wide URI, which exports the variable: put it back
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+
     records = []
     for result in (grid[i] for i in range(len(grid))):
         if result.error is not None:

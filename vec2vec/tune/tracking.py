@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,20 +37,24 @@ def tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
 
 
-def use_store(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
-    """Point MLflow at the store and create `experiment` there once; the URI in use."""
+def use_store(uri: str | None = None, experiment: str = EXPERIMENT) -> tuple[Any, str]:
+    """A client of the store and the id of `experiment` there (created once).
+
+    Everything goes through this client, never MLflow's process-wide URI: `mlflow.set_tracking_uri` also
+    exports MLFLOW_TRACKING_URI, which would silently redirect every later run of this process.
+    """
     configure_env()
     import mlflow
 
     uri = tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        location = None  # a server picks its own artifact root
-        if uri.startswith("sqlite:///"):  # else MLflow puts artifacts in ./mlruns of whatever the CWD is then
-            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / experiment).as_uri()
-        mlflow.create_experiment(experiment, artifact_location=location)
-    mlflow.set_experiment(experiment)
-    return uri
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return client, found.experiment_id
+    location = None  # a server picks its own artifact root
+    if uri.startswith("sqlite:///"):  # else MLflow puts artifacts in ./mlruns of whatever the CWD is then
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / experiment).as_uri()
+    return client, client.create_experiment(experiment, artifact_location=location)
 
 
 def ui_hint(uri: str) -> str:
@@ -72,14 +77,9 @@ def flat_params(prefix: str, obj: Any) -> dict[str, str]:
 
 
 def create_run(name: str, uri: str | None = None, tags: Mapping[str, str] | None = None) -> str:
-    """A new run in the store, not made active (a Tune search logs its trials under it); its id."""
-    import mlflow
-
-    use_store(uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    assert experiment is not None
-    run = mlflow.MlflowClient().create_run(experiment.experiment_id, run_name=name, tags=dict(tags or {}))
-    return run.info.run_id
+    """A new run in the store (a Tune search logs its trials under it); its id."""
+    client, experiment = use_store(uri)
+    return str(client.create_run(experiment, run_name=name, tags=dict(tags or {})).info.run_id)
 
 
 def _loss_plot(history: Sequence[Mapping[str, float]]) -> Any:
@@ -111,16 +111,17 @@ def log_translator_run(
     eval_rows: Sequence[EvalRow] = (),
     uri: str | None = None,
     run_id: str | None = None,
-    tags: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """Log one fitted translator as a run (or into the existing `run_id`); its run id and pyfunc model URI."""
+    """Log one fitted translator as a new run (or into the open run `run_id`, which it then ends); the run id and
+    the URI `mlflow.pyfunc.load_model` loads the translator from."""
     import mlflow
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, Param, RunStatus
 
-    use_store(uri)
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=dict(tags or {})) as run:
-        mlflow.log_params(flat_params("", params) | {"kind": aligner.kind, "encoders": ",".join(aligner.encoders)})
+    client, experiment = use_store(uri)
+    run_id = run_id or str(client.create_run(experiment, run_name=name).info.run_id)
+    try:
         now = int(time.time() * 1000)
+        flat = flat_params("", params) | {"kind": aligner.kind, "encoders": ",".join(aligner.encoders)}
         history = aligner.fit_info.get("history") or []
         metrics = [
             Metric(key, float(value), now, int(row["step"]))
@@ -128,11 +129,8 @@ def log_translator_run(
             for key, value in row.items()
             if key != "step" and isinstance(value, int | float)
         ]
-        client = mlflow.MlflowClient()
-        for start in range(0, len(metrics), 1000):  # MLflow's log_batch limit
-            client.log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
+        scores = aligner.fit_info.get(METRIC) or {}
         final: dict[str, float] = {}
-        scores = aligner.fit_info.get("label_free") or {}
         if scores:
             final[f"final.{METRIC}"] = sum(scores.values()) / len(scores)
             final |= {f"final.{pair_metric(*p.split('->'))}": float(v) for p, v in scores.items()}
@@ -141,18 +139,28 @@ def log_translator_run(
         for key in ("fit_s", "train_s", "steps"):
             if isinstance(aligner.fit_info.get(key), int | float):
                 final[key] = float(aligner.fit_info[key])
-        mlflow.log_metrics(final)
+        metrics += [Metric(key, value, now, 0) for key, value in final.items()]
+        params_list = [Param(k, v) for k, v in flat.items()]
+        for start in range(0, max(len(metrics), len(params_list)), 100):  # within MLflow's log_batch limits
+            client.log_batch(run_id, metrics=metrics[start : start + 100], params=params_list[start : start + 100])
         if history:
-            mlflow.log_figure(_loss_plot(history), "plots/losses.png")
-        mlflow.log_artifacts(str(translator_dir), "translator")
-        model = mlflow.pyfunc.log_model(
-            name=PYFUNC_NAME,
-            python_model=str(PYFUNC_CODE),
-            artifacts={"translator": str(translator_dir)},
-            pip_requirements=[f"vec2vec=={__version__}"],  # skips MLflow's slow requirement inference
-        )
-        mlflow.set_tag("translator_model_uri", model.model_uri)
-        return run.info.run_id, model.model_uri
+            client.log_figure(run_id, _loss_plot(history), "plots/losses.png")
+        client.log_artifacts(run_id, str(translator_dir), "translator")
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.pyfunc.save_model(
+                str(Path(tmp) / PYFUNC_NAME),
+                python_model=str(PYFUNC_CODE),
+                artifacts={"translator": str(translator_dir)},
+                pip_requirements=[f"vec2vec=={__version__}"],  # skips MLflow's slow requirement inference
+            )
+            client.log_artifacts(run_id, str(Path(tmp) / PYFUNC_NAME), PYFUNC_NAME)
+        model_uri = f"runs:/{run_id}/{PYFUNC_NAME}"
+        client.set_tag(run_id, "translator_model_uri", model_uri)
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id)
+    return run_id, model_uri
 
 
 def log_fitted(
