@@ -42,4 +42,4 @@ bench: data
 	$(PY) -m bench.embed
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache mlflow.db mlartifacts

@@ -1,11 +1,14 @@
-"""`vec2vec` command line: encoders, corpora, embed, demo, train, eval, translate."""
+"""`vec2vec` command line: encoders, corpora, embed, demo, train, tune, eval, translate."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import shutil
 import sys
+import tomllib
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -25,6 +28,7 @@ from vec2vec.universal.aligner import AlignerError  # noqa: E402
 from vec2vec.universal.data import DataError  # noqa: E402
 
 if TYPE_CHECKING:
+    from vec2vec.universal.aligner import Aligner
     from vec2vec.universal.train import TrainConfig
 
 USER_ERRORS = (
@@ -166,6 +170,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"{a}<->{b}: {align.method} fitted in {method.fit_info['fit_s']:.1f} s on {n} unpaired vectors a side "
               f"-> {out.resolve()}")  # fmt: skip
     _table(f"{align.corpus}: paired eval split", COLUMNS, [row_cells(r) for r in rows])
+    if "scale" in tomllib.loads(Path(args.config).read_text()):
+        from vec2vec.tune import tracking
+        from vec2vec.tune.demo import ScaleDemoConfig, run_scale_demo
+
+        scale = load_toml(ScaleDemoConfig, args.config, "scale")
+        summary = run_scale_demo(scale, embed.out)
+        _table("scale-out: universal latent", ("run", "label-free", "seconds", "MLflow run"), summary)
+        print(tracking.ui_hint(tracking.tracking_uri()))
     print("next: vec2vec translate --translator DIR --src A --dst B --input IN.parquet --output OUT.parquet")
 
 
@@ -193,16 +205,81 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     return cfg, method_config
 
 
+def _track(
+    name: str, params: dict[str, Any], aligner: Aligner, out: str, uri: str | None, run_id: str | None = None
+) -> None:
+    from vec2vec.tune import tracking
+
+    run, model_uri = tracking.log_fitted(name, params, aligner, out, uri, run_id)
+    print(f"MLflow run {run} in {tracking.tracking_uri(uri)}; translator model: {model_uri}")
+    print(tracking.ui_hint(tracking.tracking_uri(uri)))
+
+
+def _distributed_config(args: argparse.Namespace) -> Any:
+    from vec2vec.tune.distributed import DistributedConfig
+
+    cfg = load_toml(DistributedConfig, args.config, "distributed") if args.config else DistributedConfig()
+    return dataclasses.replace(cfg, workers=args.workers) if args.workers is not None else cfg
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from vec2vec.universal.train import fit_translator
+    from vec2vec.universal.universal import UniversalConfig
 
     cfg, method_config = _train_config(args)
-    aligner = fit_translator(cfg, method_config)
+    track = args.workers is not None or args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    params: dict[str, Any] = {"train": cfg, "method": method_config}
+    if args.workers is not None:
+        from vec2vec.tune.distributed import fit_distributed
+
+        if cfg.method != "universal":
+            raise ConfigError(
+                f"--workers trains the universal latent on Ray Train; fix: --method universal (got {cfg.method!r})"
+            )
+        if not cfg.data:
+            raise ConfigError("no data given; fix: pass --data (or set data in the [train] table)")
+        dcfg = _distributed_config(args)
+        print(f"training on Ray Train: {dcfg.workers} workers, run storage {Path(dcfg.storage).resolve()}")
+        aligner: Aligner = fit_distributed(cfg, method_config or UniversalConfig(), dcfg, address=args.address)
+        params["distributed"] = dcfg
+    else:
+        aligner = fit_translator(cfg, method_config)
     rows = ", ".join(f"{e} {n}" for e, n in aligner.fit_info["train"]["rows"].items())
     print(
         f"trained {aligner.kind} on {cfg.data} ({'true pairs' if aligner.paired else 'unpaired'}: {rows} vectors) "
         f"in {aligner.fit_info['fit_s']:.2f} s -> {Path(cfg.out or '').resolve()}"
     )
+    if aligner.fit_info.get("resumes"):
+        print(
+            f"the worker group was restarted and resumed from its checkpoint at step(s) {aligner.fit_info['resumes']}"
+        )
+    if track:
+        _track(f"train-{cfg.method}", params, aligner, cfg.out or "", args.tracking_uri)
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from vec2vec.tune.search import SearchConfig, run_search
+    from vec2vec.universal.universal import UniversalConfig
+
+    if args.config is None:
+        raise ConfigError("no config; fix: pass --config FILE with [train], [method] and [search] tables")
+    args.method = "universal"
+    cfg, method_config = _train_config(args)
+    search = load_toml(SearchConfig, args.config, "search")
+    if args.trials is not None:
+        search = dataclasses.replace(search, trials=args.trials)
+    outcome = run_search(cfg, method_config or UniversalConfig(), search, uri=args.tracking_uri, address=args.address)
+    rows = [(i, json.dumps(r["config"], sort_keys=True), r["reports"], r["steps"], f"{r['label_free']:.4f}")
+            for i, r in enumerate(outcome.trials)]  # fmt: skip
+    _table(
+        "trials (label-free score: kNN mixing, higher is better)",
+        ("#", "config", "reports", "steps", "label-free"),
+        rows,
+    )
+    best = outcome.best.fit_info["search"]["best"]
+    print(f"best trial {json.dumps(best, sort_keys=True)} -> {Path(cfg.out or '').resolve()}")
+    _track("tune-best", {"train": cfg, "method": method_config, "search": search, "best": best}, outcome.best,
+           cfg.out or "", args.tracking_uri, run_id=outcome.parent_run)  # fmt: skip
 
 
 def _baseline_data(args: argparse.Namespace, train: dict) -> str:
@@ -273,6 +350,13 @@ def _add_embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _add_ray_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vec2vec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -298,7 +382,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, help="at most this many training vectors per encoder")
     train.add_argument("--seed", type=int, help="seeds the subsample and the fit (default 0)")
     train.add_argument("--out", help="directory to save the translator in (replaced whole)")
+    train.add_argument("--workers", type=int, help="train the universal latent on Ray Train with K workers "
+                       "([distributed] table for the rest); logs to MLflow")  # fmt: skip
+    _add_ray_args(train)
     train.set_defaults(func=cmd_train)
+
+    tune = sub.add_parser(
+        "tune", help="search seeds, learning rates and loss weights of the universal latent (Ray Tune)"
+    )
+    tune.add_argument("--config", help="TOML file: [train] data etc., [method] the base config, [search] the space")
+    tune.add_argument("--data", help="<out>/<corpus> of `vec2vec embed` (a training corpus)")
+    tune.add_argument("--encoders", help="comma-separated encoders embedded there (two or more)")
+    tune.add_argument("--limit", type=int, help="at most this many training vectors per encoder")
+    tune.add_argument("--seed", type=int, help="seeds the subsample and the search (default 0)")
+    tune.add_argument("--trials", type=int, help="samples drawn from the search space")
+    tune.add_argument("--out", help="directory to save the best trial's translator in")
+    _add_ray_args(tune)
+    tune.set_defaults(func=cmd_tune)
 
     ev = sub.add_parser("eval", help="score a saved translator on a corpus's eval split, every ordered pair")
     ev.add_argument("--data", required=True, help="<out>/<corpus> of `vec2vec embed` (its eval split is scored)")

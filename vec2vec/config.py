@@ -33,6 +33,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]
+        optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+        if value is False and optional and any(is_dataclass(a) for a in typing.get_args(hint)):
+            value = None  # TOML has no null: `false` turns an optional stage (e.g. linear_start) off
         if isinstance(hint, types.UnionType) and isinstance(value, Mapping):  # e.g. `SomeConfig | None`
             hint = next((a for a in typing.get_args(hint) if is_dataclass(a)), hint)
         items = typing.get_args(hint)[:1] if typing.get_origin(hint) is tuple else ()

@@ -24,8 +24,9 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,14 +168,22 @@ class UniversalAligner(Aligner):
 
     # -- Aligner
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+        framed, maps, seed = self.prepare(spaces, rng)
+        trainer = Trainer(self, framed, maps, seed, data_id=_fingerprint(spaces))
+        self.fit_info.update(trainer.run())
+        self.model = trainer.model.eval()
+
+    def prepare(
+        self, spaces: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray] | None, int]:
+        """Everything before the training loop: frames, linear start, init maps and the loop's seed.
+
+        Shared by `fit` and the Ray Train / Tune drivers (vec2vec.tune), so both start from the same state.
+        """
         framed = self.frames.fit(spaces)
         if self.init_maps is None and self.config.linear_start is not None:
             self._start_from_linear(spaces, rng)
-        maps = self._check_maps()
-        seed = int(rng.integers(0, 2**63 - 1))
-        trainer = _Trainer(self, framed, maps, seed, data_id=_fingerprint(spaces))
-        self.fit_info.update(trainer.run())
-        self.model = trainer.model.eval()
+        return framed, self._check_maps(), int(rng.integers(0, 2**63 - 1))
 
     def _start_from_linear(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
         """Fit the unsupervised linear translator on the same unpaired vectors and wire it in as `from_linear`."""
@@ -247,8 +256,14 @@ def from_linear(linear: LinearAligner, config: UniversalConfig | None = None) ->
     return aligner
 
 
-class _Trainer:
-    """The training loop of one fit: model, discriminators, optimisers, sampler RNG and checkpoints."""
+class Trainer:
+    """The training loop of one fit: model, discriminators, optimisers, sampler RNG and checkpoints.
+
+    `run` is the in-process loop. A data-parallel worker (vec2vec.tune.distributed) drives `train_step` itself:
+    it passes its share of the batch (`batch_size`), its `rank` (every rank gets the same initial weights; rank 0
+    keeps sampling from the init generator like an in-process fit, rank r > 0 from its own) and `sync`, which
+    averages gradients across workers after each backward pass.
+    """
 
     def __init__(
         self,
@@ -257,8 +272,13 @@ class _Trainer:
         maps: dict[tuple[str, str], np.ndarray] | None,
         seed: int,
         data_id: str,
+        batch_size: int | None = None,
+        rank: int = 0,
+        sync: Callable[[torch.nn.Module], None] | None = None,
     ) -> None:
         self.cfg: UniversalConfig = aligner.config
+        self.batch_size = batch_size or self.cfg.batch_size  # rows per encoder this process draws per step
+        self.sync = sync
         self.names = sorted(framed)
         self.device = aligner._device(training=True)
         self.data = {n: torch.from_numpy(framed[n]).to(self.device) for n in self.names}
@@ -269,6 +289,10 @@ class _Trainer:
             self.critics = Critics(aligner.dims, m.latent_dim, m.disc_hidden, m.disc_depth)
         init_random(self.model, self.generator)
         init_random(self.critics, self.generator)
+        if rank > 0:  # same init on every rank, a different sampling stream each
+            self.generator = torch.Generator().manual_seed(
+                int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+            )
         self.hub = max(self.names, key=lambda n: (aligner.dims[n], -self.names.index(n)))  # widest; ties: first
         if maps is not None and self.cfg.init_from_linear:
             if m.latent_dim < aligner.dims[self.hub]:
@@ -313,27 +337,43 @@ class _Trainer:
 
     def _save(self, elapsed: float) -> None:
         assert self.cfg.checkpoint_dir is not None
-        meta = {"format": 1, "step": self.step, "match": self.match, "history": self.history, "train_s": elapsed}
-        save_checkpoint(self.cfg.checkpoint_dir, self._tensors(), meta)
+        self.save_to(self.cfg.checkpoint_dir, elapsed)
+
+    def save_to(
+        self,
+        directory: str | Path,
+        elapsed: float,
+        tensors: dict[str, torch.Tensor] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the training state (plus a caller's extra `tensors` and `meta`) as a checkpoint in `directory`."""
+        base = {"format": 1, "step": self.step, "match": self.match, "history": self.history, "train_s": elapsed}
+        save_checkpoint(directory, self._tensors() | (tensors or {}), (meta or {}) | base)
 
     def _resume(self) -> int | None:
-        """Load the last checkpoint if it belongs to this run (same config, data, init and seed); its step."""
         if self.cfg.checkpoint_dir is None:
             return None
-        found = load_checkpoint(self.cfg.checkpoint_dir)
+        return None if self.resume_from(self.cfg.checkpoint_dir) is None else self.step
+
+    def resume_from(self, directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """Load the checkpoint in `directory` if it belongs to this run (same config, data, init and seed).
+
+        Returns its tensors and meta (callers may have saved extra entries there), or None: nothing to resume.
+        """
+        found = load_checkpoint(directory)
         if found is None:
             return None
         tensors, meta = found
         if meta.get("format") != 1 or meta.get("match") != self.match:
             warnings.warn(
-                f"checkpoint in {self.cfg.checkpoint_dir} is from a different config, data or seed; starting afresh "
+                f"checkpoint in {directory} is from a different config, data or seed; starting afresh "
                 "(it will be overwritten)",
-                stacklevel=4,
+                stacklevel=5,
             )
             return None
         if meta["step"] > self.total:
             raise AlignerError(
-                f"checkpoint in {self.cfg.checkpoint_dir} is at step {meta['step']}, past steps={self.total}; "
+                f"checkpoint in {directory} is at step {meta['step']}, past steps={self.total}; "
                 "fix: raise steps or use another checkpoint_dir"
             )
 
@@ -346,18 +386,19 @@ class _Trainer:
         load_optimizer_tensors("d_opt", self.d_opt, tensors)
         self.generator.set_state(tensors["rng"])
         self.step, self.history, self.prior_s = int(meta["step"]), list(meta["history"]), float(meta["train_s"])
-        return self.step
+        return tensors, meta
 
     # -- one step
     def _batch(self, name: str) -> torch.Tensor:
         x = self.data[name]
-        idx = torch.randint(len(x), (self.cfg.batch_size,), generator=self.generator)
+        idx = torch.randint(len(x), (self.batch_size,), generator=self.generator)
         return x[idx.to(x.device)]
 
     def _clip(self, module: torch.nn.Module) -> None:
         torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.max_grad_norm)
 
-    def _train_step(self) -> dict[str, torch.Tensor]:
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One discriminator and one generator update; the loss terms (this process's batch)."""
         w, names, model, critics = self.cfg.losses, self.names, self.model, self.critics
         pairs = list(itertools.permutations(names, 2))
         batch = {n: self._batch(n) for n in names}  # independent per encoder: never pairs
@@ -388,6 +429,8 @@ class _Trainer:
         if d_terms:
             self.d_opt.zero_grad(set_to_none=True)
             torch.stack(list(d_terms.values())).sum().backward()
+            if self.sync is not None:
+                self.sync(critics)
             self._clip(critics)
             self.d_opt.step()
 
@@ -425,6 +468,8 @@ class _Trainer:
         total = torch.stack([weights[k] * v for k, v in terms.items()]).sum()
         self.g_opt.zero_grad(set_to_none=True)
         total.backward()
+        if self.sync is not None:
+            self.sync(model)
         self._clip(model)
         self.g_opt.step()
         critics.requires_grad_(True)
@@ -438,7 +483,7 @@ class _Trainer:
         last_saved = self.step if resumed_from is not None else -1
         try:
             while self.step < self.total:
-                values = self._train_step()
+                values = self.train_step()
                 self.step += 1
                 bar.update(1)
                 if self.step % self.cfg.log_every == 0 or self.step == self.total:
