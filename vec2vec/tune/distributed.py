@@ -37,7 +37,7 @@ from vec2vec.config import ConfigError
 from vec2vec.runtime import cpu_threads, init_ray
 from vec2vec.universal.aligner import check_vectors
 from vec2vec.universal.data import TRAIN_SPLITS, DataError, open_corpus, training_sets
-from vec2vec.universal.train import TrainConfig
+from vec2vec.universal.train import TrainConfig, train_record
 from vec2vec.universal.universal import Trainer, UniversalAligner, UniversalConfig, _fingerprint
 
 from .loop import METRIC, ReportConfig, aligner_from_checkpoint, resume, run_loop, score_samples
@@ -265,13 +265,7 @@ def fit_distributed(
             "storage": storage_uri(dcfg.storage),
             "checkpoint": result.checkpoint.path,
         },
-        "train": {
-            "data": str(open_corpus(train.data).layout.root),
-            "seed": train.seed,
-            "limit": train.limit,
-            "rows": {n: len(x) for n, x in spaces.items()},
-            "paired": False,
-        },
+        "train": train_record(train.data, train.seed, train.limit, spaces, paired=False),
     }
     if "linear_start" in aligner.fit_info:
         fitted.fit_info["linear_start"] = aligner.fit_info["linear_start"]

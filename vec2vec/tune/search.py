@@ -25,7 +25,8 @@ from tqdm import tqdm
 from vec2vec.config import ConfigError
 from vec2vec.runtime import cpu_threads, init_ray
 from vec2vec.universal.aligner import check_vectors
-from vec2vec.universal.data import open_corpus, training_spaces
+from vec2vec.universal.data import training_spaces
+from vec2vec.universal.train import train_record
 from vec2vec.universal.universal import (
     LossWeights,
     ModelConfig,
@@ -260,13 +261,7 @@ def run_search(
     with best.checkpoint.as_directory() as d:
         aligner = aligner_from_checkpoint(d)
     aligner.fit_info |= {
-        "train": {
-            "data": str(open_corpus(train.data).layout.root),
-            "seed": train.seed,
-            "limit": train.limit,
-            "rows": {n: len(x) for n, x in spaces.items()},
-            "paired": False,
-        },
+        "train": train_record(train.data, train.seed, train.limit, spaces, paired=False),
         "search": {"name": name, "best": best.config, "trials": records},
     }
     aligner.save(train.out)

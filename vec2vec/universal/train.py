@@ -41,14 +41,28 @@ def method_class(name: str) -> type[Aligner]:
     return METHODS[name]
 
 
+def train_record(
+    data: str | Path, seed: int, limit: int | None, spaces: dict[str, np.ndarray], paired: bool
+) -> dict[str, Any]:
+    """`fit_info["train"]`: what a translator was fitted on, so evaluation can fit baselines on as much data."""
+    root = str(open_corpus(data).layout.root)
+    return {
+        "data": root,
+        "seed": seed,
+        "limit": limit,
+        "rows": {n: len(x) for n, x in spaces.items()},
+        "paired": paired,
+    }
+
+
 def _fit(
-    cls: type[Aligner], spaces: dict[str, np.ndarray], rng: np.random.Generator, config: Any, info: dict
+    cls: type[Aligner], spaces: dict[str, np.ndarray], rng: np.random.Generator, config: Any, train: dict[str, Any]
 ) -> Aligner:
     aligner = cls(config)
     start = time.perf_counter()
     aligner.fit(spaces, rng)
     aligner.fit_info["fit_s"] = time.perf_counter() - start
-    aligner.fit_info["train"] = {**info, "rows": {enc: len(x) for enc, x in spaces.items()}, "paired": cls.paired}
+    aligner.fit_info["train"] = train
     return aligner
 
 
@@ -67,8 +81,7 @@ def fit_translator(cfg: TrainConfig, method_config: Any = None) -> Aligner:
     rng = np.random.default_rng(cfg.seed)
     read = paired_training_spaces if cls.paired else training_spaces
     spaces = read(cfg.data, cfg.encoders, cfg.limit, rng)
-    info = {"data": str(open_corpus(cfg.data).layout.root), "seed": cfg.seed, "limit": cfg.limit}
-    aligner = _fit(cls, spaces, rng, method_config, info)
+    aligner = _fit(cls, spaces, rng, method_config, train_record(cfg.data, cfg.seed, cfg.limit, spaces, cls.paired))
     if cfg.out:
         aligner.save(cfg.out)
     return aligner
@@ -88,10 +101,9 @@ def fit_baselines(
     """
     rng = np.random.default_rng(seed)
     spaces = paired_training_spaces(data, encoders, limit, rng)
-    info = {"data": str(open_corpus(data).layout.root), "seed": seed, "limit": limit}
     widths = {x.shape[1] for x in spaces.values()}
     return [
-        _fit(method_class(name), spaces, rng, None, info)
+        _fit(method_class(name), spaces, rng, None, train_record(data, seed, limit, spaces, method_class(name).paired))
         for name in names
         if not (name == "identity" and len(widths) > 1)
     ]
