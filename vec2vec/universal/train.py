@@ -102,8 +102,6 @@ def fit_baselines(
     rng = np.random.default_rng(seed)
     spaces = paired_training_spaces(data, encoders, limit, rng)
     widths = {x.shape[1] for x in spaces.values()}
-    return [
-        _fit(method_class(name), spaces, rng, None, train_record(data, seed, limit, spaces, method_class(name).paired))
-        for name in names
-        if not (name == "identity" and len(widths) > 1)
-    ]
+    classes = [method_class(name) for name in names if not (name == "identity" and len(widths) > 1)]
+    record = train_record(data, seed, limit, spaces, paired=True)  # one manifest read for every baseline
+    return [_fit(cls, spaces, rng, None, record | {"paired": cls.paired}) for cls in classes]
