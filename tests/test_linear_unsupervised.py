@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from vec2vec.config import from_dict
+from vec2vec.config import ConfigError, from_dict
 from vec2vec.universal.aligner import load_aligner
 from vec2vec.universal.frames import Frames
 from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
@@ -187,3 +187,10 @@ def test_universal_model_starts_from_the_unsupervised_linear_map(known_map):
     aligner = UniversalAligner(cfg).fit({"a": train_a, "b": train_b}, np.random.default_rng(0))
     assert "linear_start" in aligner.fit_info
     assert retrieval_metrics(aligner.transform(eval_a, "a", "b"), eval_b).top1 > 0.6
+
+
+def test_bad_screen_stages_are_refused_with_a_reason():
+    with pytest.raises(ConfigError, match="keep >= 1"):
+        from_dict(LinearUnsupervisedConfig, {"screen": [{"refine": {}, "sample": 100, "keep": 0}]})
+    with pytest.raises(ConfigError, match="at least one stage"):
+        from_dict(LinearUnsupervisedConfig, {"screen": []})

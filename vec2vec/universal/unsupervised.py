@@ -42,6 +42,12 @@ class ScreenStage:
     sample: int  # points a side in the label-free score
     keep: int
 
+    def __post_init__(self) -> None:
+        if self.keep < 1 or self.sample < 2:
+            raise ValueError(
+                f"a screen stage needs keep >= 1 and sample >= 2, got keep={self.keep}, sample={self.sample}"
+            )
+
 
 # Measured on MiniLM->E5 (60 ICP candidates): the right start ranks first after stage 1 by a hair (0.1258 vs
 # 0.1257), and the margin grows as refinement proceeds (stage 2: 0.121 vs 0.116; stage 3: 0.093 vs 0.081).
@@ -62,6 +68,10 @@ class LinearUnsupervisedConfig:
     screen: tuple[ScreenStage, ...] = SCREEN
     refine: RefineConfig = field(default_factory=RefineConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+
+    def __post_init__(self) -> None:
+        if not self.screen:
+            raise ValueError("screen needs at least one stage (its last stage picks the map that is refined fully)")
 
 
 def distinct(maps: list[np.ndarray], limit: int, tol: float = 1e-2) -> list[np.ndarray]:
