@@ -9,10 +9,10 @@ from vec2vec.config import ConfigError, from_dict
 from vec2vec.universal.aligner import load_aligner
 from vec2vec.universal.frames import Frames
 from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
-from vec2vec.universal.linear import random_orthogonal
+from vec2vec.universal.linear import polar, random_orthogonal
 from vec2vec.universal.metrics import retrieval_metrics
-from vec2vec.universal.moment_init import MomentInitConfig, moment_candidates
-from vec2vec.universal.refine import RefineConfig
+from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candidates
+from vec2vec.universal.refine import RefineConfig, wasserstein_procrustes
 from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score
 from vec2vec.universal.unsupervised import (
     LinearUnsupervised,
@@ -32,7 +32,9 @@ SMALL = LinearUnsupervisedConfig(
             RefineConfig(schedule=((20, 10),), batch=400, targets=1500, mutual_rounds=1, mutual_sample=1500), 1000, 1
         ),
     ),
-    refine=RefineConfig(schedule=((20, 10), (5, 10)), batch=400, targets=2000, mutual_rounds=2, mutual_sample=2000),
+    refine=RefineConfig(
+        schedule=((20, 10), (5, 10)), batch=400, targets=2000, mutual_rounds=2, mutual_sample=2000, transport_rounds=5
+    ),
     selection=SelectionConfig(sample=1000),
 )
 
@@ -90,7 +92,9 @@ def test_random_start_candidates_include_the_truth(known_map):
     xb = train_b - train_b.mean(0)
     xa /= np.linalg.norm(xa, axis=1, keepdims=True)
     xb /= np.linalg.norm(xb, axis=1, keepdims=True)
-    maps, losses = moment_candidates(xa, xb, MomentInitConfig(starts=16, steps=150, density_reference=1500), rng)
+    # 64 starts find the true rotation on every seed tried (0-5); 16 starts on 2 of 6
+    cfg = MomentInitConfig(starts=64, steps=200, density_reference=1500)
+    maps, losses = moment_candidates(Side.of(xa, cfg, rng), Side.of(xb, cfg, rng), cfg, rng)
     assert np.all(np.diff(losses) >= 0)
     assert maps[0].shape == (24, 32)
     # the best moment match is close to the truth inside the matched subspace (rank-p map, p = 8)
@@ -108,12 +112,17 @@ def test_label_free_score_prefers_the_true_map(known_map):
 
 
 def test_icp_candidates_include_a_start_near_the_true_map(known_map):
-    """In 4 dims a few dozen starts cover the ICP optima; one of them is the true rotation (rank-4 oracle: 0.03)."""
+    """One of the ICP optima is the true rotation (rank-4 oracle: FOSCTTM 0.03), most are not.
+
+    Whether the true rotation is an optimum at all depends on the point sample drawn (here 2 of 5 draws; 80
+    candidates from the other draws do not contain it): this is the start's seed variance on real pairs too.
+    """
     _, train_a, train_b, eval_a, eval_b, _ = known_map
     frames = Frames()
     framed = frames.fit({"a": train_a, "b": train_b})
     cfg = SubspaceICPConfig(candidates=30, subspace_dim=4)
-    found = icp_candidates(framed["a"], framed["b"], cfg, np.random.default_rng(2))
+    sides = [Side.of(framed[e], MomentInitConfig(), np.random.default_rng(99)) for e in "ab"]
+    found = icp_candidates(*sides, cfg, np.random.default_rng(2))
     assert len(found) == 30 and all(w.shape == (24, 32) for w in found)
     ya, yb = frames.to_frame(eval_a, "a"), frames.to_frame(eval_b, "b")
     fosc = sorted(retrieval_metrics(ya @ w, yb).foscttm for w in found)
@@ -194,3 +203,20 @@ def test_bad_screen_stages_are_refused_with_a_reason():
         from_dict(LinearUnsupervisedConfig, {"screen": [{"refine": {}, "sample": 100, "keep": 0}]})
     with pytest.raises(ConfigError, match="at least one stage"):
         from_dict(LinearUnsupervisedConfig, {"screen": []})
+
+
+def test_wasserstein_procrustes_moves_a_rough_map_towards_the_truth(known_map):
+    """From the true map turned by a small random rotation, transport-plan Procrustes gets back near the truth."""
+    q, train_a, train_b, *_ = known_map
+    framed = Frames().fit({"a": train_a, "b": train_b})
+    rng = np.random.default_rng(3)
+    turn = polar(np.eye(24) + 0.15 * rng.standard_normal((24, 24)))
+    rough = (turn @ q).astype(np.float32)
+    cfg = RefineConfig(transport_rounds=10, transport_sample=1500)
+    refined = wasserstein_procrustes(framed["a"], framed["b"], rough, cfg, rng)
+    assert refined.shape == (24, 32)
+    assert np.allclose(refined @ refined.T, np.eye(24), atol=1e-4)  # still semi-orthogonal
+    before, after = np.abs(rough - q).max(), np.abs(refined - q).max()
+    assert before > 0.2 and after < 0.1, (before, after)
+    off = dataclasses.replace(cfg, transport_rounds=0)
+    assert wasserstein_procrustes(framed["a"], framed["b"], rough, off, rng) is rough  # the stage is off

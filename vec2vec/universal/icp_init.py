@@ -18,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import ortho_group
 
 from vec2vec.universal.linear import procrustes
-from vec2vec.universal.moment_init import principal_subspace
+from vec2vec.universal.moment_init import Side
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,11 @@ def subspace_icp(pa: np.ndarray, pb: np.ndarray, q: np.ndarray, iterations: int)
     return q
 
 
-def icp_candidates(
-    xa: np.ndarray, xb: np.ndarray, cfg: SubspaceICPConfig, rng: np.random.Generator
-) -> list[np.ndarray]:
+def icp_candidates(a: Side, b: Side, cfg: SubspaceICPConfig, rng: np.random.Generator) -> list[np.ndarray]:
     """Distinct rank-p starting maps (d_a, d_b) from ICP optima in the two top-p principal subspaces."""
-    p = min(cfg.subspace_dim, xa.shape[1], xb.shape[1])
-    va, pa = principal_subspace(xa, p)
-    vb, pb = principal_subspace(xb, p)
+    p = min(cfg.subspace_dim, a.x.shape[1], b.x.shape[1])
+    va, pa = a.subspace(p)
+    vb, pb = b.subspace(p)
     pa = pa[rng.choice(len(pa), min(cfg.sample, len(pa)), replace=False)]
     pb = pb[rng.choice(len(pb), min(cfg.sample, len(pb)), replace=False)]
     found: list[np.ndarray] = []

@@ -29,13 +29,6 @@ class MomentInitConfig:
     density_reference: int = 6000  # neighbours are searched among this many points of the same side
 
 
-def principal_subspace(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-p principal directions (p, d) of framed vectors and the coordinates (n, p), scaled to unit total variance."""
-    _, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
-    scale = np.sqrt(len(x) / (s[:p] ** 2).sum())
-    return vt[:p], (x @ vt[:p].T) * scale
-
-
 def local_density(x: np.ndarray, k: int, reference: int, rng: np.random.Generator) -> np.ndarray:
     """Standardised mean cosine of each row to its k nearest neighbours among a reference sample of `x`."""
     ref = x[rng.choice(len(x), min(reference, len(x)), replace=False)]
@@ -46,6 +39,30 @@ def local_density(x: np.ndarray, k: int, reference: int, rng: np.random.Generato
         top = -np.partition(-sim, k, axis=1)[:, : k + 1]  # k+1: a point may meet itself in the reference
         out[i : i + 4096] = (top.sum(axis=1) - top.max(axis=1)) / k
     return (out - out.mean()) / max(out.std(), 1e-12)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One encoder's framed vectors with what the start searches read, computed once per fit (not once per search
+    and direction): the principal directions and each point's local density."""
+
+    x: np.ndarray
+    directions: np.ndarray  # (d, d) principal directions as rows, largest variance first
+    variances: np.ndarray  # (d,) sum of squares along each direction
+    density: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, cfg: MomentInitConfig, rng: np.random.Generator) -> Side:
+        x64 = x.astype(np.float64)
+        variances, vectors = np.linalg.eigh(x64.T @ x64)
+        order = np.argsort(variances)[::-1]
+        density = local_density(x, cfg.density_k, cfg.density_reference, rng)
+        return cls(x, vectors[:, order].T, variances[order], density)
+
+    def subspace(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-p principal directions (p, d) and the coordinates (n, p), scaled to unit total variance."""
+        scale = np.sqrt(len(self.x) / self.variances[:p].sum())
+        return self.directions[:p], (self.x @ self.directions[:p].T) * scale
 
 
 def moment_stats(coords: np.ndarray, density: np.ndarray) -> dict[str, torch.Tensor]:
@@ -103,13 +120,13 @@ def match_moments(
 
 
 def moment_candidates(
-    xa: np.ndarray, xb: np.ndarray, cfg: MomentInitConfig, rng: np.random.Generator
+    a: Side, b: Side, cfg: MomentInitConfig, rng: np.random.Generator
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Candidate starting maps (d_a, d_b), of rank p, best moment match first, with their moment losses."""
-    p = min(cfg.subspace_dim, xa.shape[1], xb.shape[1])
-    va, pa = principal_subspace(xa, p)
-    vb, pb = principal_subspace(xb, p)
-    ma = moment_stats(pa, local_density(xa, cfg.density_k, cfg.density_reference, rng))
-    mb = moment_stats(pb, local_density(xb, cfg.density_k, cfg.density_reference, rng))
+    p = min(cfg.subspace_dim, a.x.shape[1], b.x.shape[1])
+    va, pa = a.subspace(p)
+    vb, pb = b.subspace(p)
+    ma = moment_stats(pa, a.density)
+    mb = moment_stats(pb, b.density)
     qs, losses = match_moments(ma, mb, cfg, rng)
     return [(va.T @ q @ vb).astype(np.float32) for q in qs], losses

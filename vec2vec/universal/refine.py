@@ -1,12 +1,16 @@
 """Refinement of a rough orthogonal map between two centred frames, with no pairs.
 
-Two stages, both from the mini-vec2vec / MUSE line of work, with the changes that made them converge from a
-rough start here (feasibility study: 0.88 top-1 from a start of FOSCTTM 0.22, against 0.67 for the published
+Three stages. The first two are from the mini-vec2vec / MUSE line of work, with the changes that made them converge
+from a rough start here (feasibility study: 0.88 top-1 from a start of FOSCTTM 0.22, against 0.67 for the published
 refinement):
 1. Soft iterative closest points: map a batch of source points, average each one's k best target neighbours
    under CSLS (which discounts hub targets), fit Procrustes to those averages and move halfway there, keeping the
    map orthogonal. k shrinks over the schedule: wide averages first (robust to a poor start), then sharp ones.
 2. Mutual nearest neighbours: CSLS mutual-NN pseudo-pairs over large samples, Procrustes on them, repeated.
+3. Wasserstein-Procrustes (Grave et al. 2019): an entropic transport plan between mini-batches instead of hard
+   neighbour pairs, its cross-covariance averaged over batches, Procrustes on the average. It goes on improving where
+   mutual-NN rounds have stopped, because every point contributes, not only the mutual pairs (measured on MiniLM->E5
+   from a 0.838 top-1 map: 0.884 after 40 batches; six more mutual-NN rounds on all points: 0.869).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import ot
 
 from vec2vec.universal.linear import polar, procrustes
 
@@ -28,6 +33,11 @@ class RefineConfig:
     hub_every: int = 10  # iterations between re-estimates of the targets' hub penalty
     mutual_rounds: int = 4
     mutual_sample: int = 15000  # points per side in each mutual-NN round
+    transport_rounds: int = 0  # Wasserstein-Procrustes mini-batches (0: stage off)
+    transport_sample: int = 3000  # points a side in each batch
+    transport_epsilon: float = 0.02  # entropic regularisation on cosine cost (0.05 stalled, measured)
+    transport_iterations: int = 100  # Sinkhorn iterations per batch
+    transport_memory: float = 0.8  # weight of the running cross-covariance against each new batch's
 
 
 def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -94,6 +104,22 @@ def mutual_procrustes(
     return w
 
 
+def wasserstein_procrustes(
+    xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator
+) -> np.ndarray:
+    cross = None
+    for _ in range(cfg.transport_rounds):
+        sa, sb = _sample(xa, cfg.transport_sample, rng), _sample(xb, cfg.transport_sample, rng)
+        cost = 1.0 - (sa @ w).astype(np.float64) @ sb.T.astype(np.float64)
+        mass_a, mass_b = ot.unif(len(sa)), ot.unif(len(sb))
+        plan = ot.sinkhorn(mass_a, mass_b, cost, cfg.transport_epsilon, numItermax=cfg.transport_iterations, warn=False)
+        batch = sa.T @ plan.astype(np.float32) @ sb
+        cross = batch if cross is None else cfg.transport_memory * cross + (1 - cfg.transport_memory) * batch
+        w = polar(cross)
+    return w
+
+
 def refine(xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator) -> np.ndarray:
     """Refine map `w` (d_a, d_b) from framed source vectors `xa` to framed target vectors `xb` (unpaired)."""
-    return mutual_procrustes(xa, xb, soft_icp(xa, xb, w, cfg, rng), cfg, rng)
+    w = mutual_procrustes(xa, xb, soft_icp(xa, xb, w, cfg, rng), cfg, rng)
+    return wasserstein_procrustes(xa, xb, w, cfg, rng)

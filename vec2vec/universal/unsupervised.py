@@ -29,7 +29,7 @@ import numpy as np
 from vec2vec.universal.aligner import register_aligner
 from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
 from vec2vec.universal.linear import LinearAligner
-from vec2vec.universal.moment_init import MomentInitConfig, moment_candidates
+from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candidates
 from vec2vec.universal.refine import RefineConfig, refine
 from vec2vec.universal.selection import SelectionConfig, label_free_score
 
@@ -66,7 +66,7 @@ class LinearUnsupervisedConfig:
     candidates: int = 3  # distinct moment solutions per direction
     icp: SubspaceICPConfig | None = field(default_factory=SubspaceICPConfig)  # None: moment candidates only
     screen: tuple[ScreenStage, ...] = SCREEN
-    refine: RefineConfig = field(default_factory=RefineConfig)
+    refine: RefineConfig = field(default_factory=lambda: RefineConfig(transport_rounds=40))
     selection: SelectionConfig = field(default_factory=SelectionConfig)
 
     def __post_init__(self) -> None:
@@ -88,7 +88,8 @@ def distinct(maps: list[np.ndarray], limit: int, tol: float = 1e-2) -> list[np.n
 def starts(xa: np.ndarray, xb: np.ndarray, cfg: LinearUnsupervisedConfig, rng: np.random.Generator) -> list[np.ndarray]:
     """Every candidate starting map a -> b, from both searches in both directions."""
     out = []
-    for x, y, flip in ((xa, xb, False), (xb, xa, True)):
+    a, b = Side.of(xa, cfg.init, rng), Side.of(xb, cfg.init, rng)
+    for x, y, flip in ((a, b, False), (b, a, True)):
         found = distinct(moment_candidates(x, y, cfg.init, rng)[0], cfg.candidates)
         if cfg.icp is not None:
             found += icp_candidates(x, y, cfg.icp, rng)
