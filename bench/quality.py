@@ -15,6 +15,7 @@ benchmark resumes where it stopped; `--report` only redraws the table and plot f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -61,6 +62,7 @@ def run_one(method: str, encoders: tuple[str, ...], seed: int, args: argparse.Na
         "fit_s": aligner.fit_info["fit_s"],
         "wall_s": wall,
         "fit_info": aligner.fit_info,
+        "config": dataclasses.asdict(aligner.config),
         "rows": [r.as_dict() for r in rows],
     }
 
@@ -124,6 +126,10 @@ def report() -> None:
         "",
         "Commands: " + "; ".join(sorted({f"`{r['command']}`" for r in runs if "command" in r})),
         "",
+        *summary(rows, oracle),
+        "",
+        "Every run:",
+        "",
         "| src -> dst | method | seed | candidates | top-1 | vs oracle | top-5 | mean rank | FOSCTTM | CSLS top-1 "
         "| cos | centred cos | label-free | fit s | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -151,6 +157,30 @@ def report() -> None:
         plot_label_free(scored)
     (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float]) -> list[str]:
+    """Top-1 per ordered pair and unsupervised method, every seed, with the worst seed's ratio to the oracle."""
+    shown = [m for m in METHODS if m not in ("identity", "random", "oracle-procrustes", "oracle-ridge")]
+    methods = sorted(
+        {run["method"] for run, _ in rows if run["method"].split(" (")[0] in shown and "[" not in run["method"]},
+        key=lambda m: (shown.index(m.split(" (")[0]), m),
+    )
+    lines = [
+        "Summary: top-1 of each seed (seed 0 / 1 / 2), then the worst seed's top-1 / oracle-Procrustes top-1.",
+        "",
+        "| src -> dst | oracle-Procrustes | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for src, dst in sorted(oracle):
+        cells = []
+        for method in methods:
+            top = [r["top1"] for run, r in sorted(rows, key=lambda x: x[0]["seed"])
+                   if run["method"] == method and (r["src"], r["dst"]) == (src, dst)]  # fmt: skip
+            worst = min(top, default=float("nan")) / oracle[(src, dst)]
+            cells.append(" / ".join(f"{t:.3f}" for t in top) + f" ({worst:.2f}x)" if top else "")
+        lines.append(f"| {src} -> {dst} | {oracle[(src, dst)]:.3f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_label_free(scored: list[tuple[float, float, str]]) -> None:
