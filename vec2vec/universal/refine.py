@@ -107,6 +107,8 @@ def mutual_procrustes(
 def wasserstein_procrustes(
     xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator
 ) -> np.ndarray:
+    """Procrustes on the transport plans' cross-covariance, averaged over batches so one batch's noise cannot undo
+    the map (a plan is soft: every point of a batch is matched, in proportion, to every other)."""
     cross = None
     for _ in range(cfg.transport_rounds):
         sa, sb = _sample(xa, cfg.transport_sample, rng), _sample(xb, cfg.transport_sample, rng)
