@@ -172,7 +172,8 @@ def test_a_failed_pair_is_rescued_through_the_spanning_tree(known_map):
     r = random_orthogonal(32, 32, rng)
     frames = Frames()
     framed = frames.fit({"a": train_a, "b": train_b, "c": train_c @ r})
-    fits = {pair: align_pair(framed[pair[0]], framed[pair[1]], SMALL, rng) for pair in (("a", "b"), ("b", "c"))}
+    sides = {e: Side.of(x, SMALL.init, rng) for e, x in framed.items()}
+    fits = {pair: align_pair(sides[pair[0]], sides[pair[1]], SMALL, rng) for pair in (("a", "b"), ("b", "c"))}
     failed = random_orthogonal(24, 32, rng)
     fits["a", "c"] = failed, {"label_free": label_free_score(framed["a"], framed["c"], failed, SMALL.selection, rng)}
     routed, tree = route_through_tree(framed, fits, SMALL, rng)

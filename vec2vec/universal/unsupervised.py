@@ -85,10 +85,9 @@ def distinct(maps: list[np.ndarray], limit: int, tol: float = 1e-2) -> list[np.n
     return kept
 
 
-def starts(xa: np.ndarray, xb: np.ndarray, cfg: LinearUnsupervisedConfig, rng: np.random.Generator) -> list[np.ndarray]:
+def starts(a: Side, b: Side, cfg: LinearUnsupervisedConfig, rng: np.random.Generator) -> list[np.ndarray]:
     """Every candidate starting map a -> b, from both searches in both directions."""
     out = []
-    a, b = Side.of(xa, cfg.init, rng), Side.of(xb, cfg.init, rng)
     for x, y, flip in ((a, b, False), (b, a, True)):
         found = distinct(moment_candidates(x, y, cfg.init, rng)[0], cfg.candidates)
         if cfg.icp is not None:
@@ -112,12 +111,11 @@ def screen(
     return maps[0], history
 
 
-def align_pair(
-    xa: np.ndarray, xb: np.ndarray, cfg: LinearUnsupervisedConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, dict]:
+def align_pair(a: Side, b: Side, cfg: LinearUnsupervisedConfig, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Unsupervised orthogonal map (d_a, d_b) between two framed, unpaired sets, and what the fit measured."""
+    xa, xb = a.x, b.x
     t0 = time.perf_counter()
-    candidates = starts(xa, xb, cfg, rng)
+    candidates = starts(a, b, cfg, rng)
     t_init = time.perf_counter() - t0
     best, history = screen(xa, xb, candidates, cfg, rng)
     t_screen = time.perf_counter() - t0 - t_init
@@ -142,8 +140,9 @@ class LinearUnsupervised(LinearAligner):
 
     def _fit(self, spaces: dict[str, np.ndarray], rng: np.random.Generator) -> None:
         framed = self.frames.fit(spaces)
+        sides = {e: Side.of(x, self.config.init, rng) for e, x in framed.items()}  # once per encoder, for every pair
         pairs = itertools.combinations(spaces, 2)
-        fits = {(a, b): align_pair(framed[a], framed[b], self.config, rng) for a, b in pairs}
+        fits = {(a, b): align_pair(sides[a], sides[b], self.config, rng) for a, b in pairs}
         fits, tree = route_through_tree(framed, fits, self.config, rng)
         for (a, b), (w, info) in fits.items():
             self.set_orthogonal(a, b, w)
