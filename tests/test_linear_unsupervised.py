@@ -204,6 +204,8 @@ def test_bad_screen_stages_are_refused_with_a_reason():
         from_dict(LinearUnsupervisedConfig, {"screen": [{"refine": {}, "sample": 100, "keep": 0}]})
     with pytest.raises(ConfigError, match="at least one stage"):
         from_dict(LinearUnsupervisedConfig, {"screen": []})
+    with pytest.raises(ConfigError, match="transport_epsilon > 0"):
+        from_dict(LinearUnsupervisedConfig, {"refine": {"transport_rounds": 40, "transport_epsilon": 0.0}})
 
 
 def test_wasserstein_procrustes_moves_a_rough_map_towards_the_truth(known_map):

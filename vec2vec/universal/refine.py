@@ -39,6 +39,15 @@ class RefineConfig:
     transport_iterations: int = 100  # Sinkhorn iterations per batch
     transport_memory: float = 0.8  # weight of the running cross-covariance against each new batch's
 
+    def __post_init__(self) -> None:
+        if self.transport_rounds > 0 and not (
+            self.transport_epsilon > 0 and self.transport_sample >= 2 and 0 <= self.transport_memory < 1
+        ):
+            raise ValueError(
+                "the transport stage needs transport_epsilon > 0, transport_sample >= 2 and 0 <= transport_memory < 1"
+                f", got {self.transport_epsilon}, {self.transport_sample}, {self.transport_memory}"
+            )
+
 
 def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= n else x[rng.choice(len(x), n, replace=False)]
