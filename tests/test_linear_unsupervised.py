@@ -206,6 +206,9 @@ def test_bad_screen_stages_are_refused_with_a_reason():
         from_dict(LinearUnsupervisedConfig, {"screen": []})
     with pytest.raises(ConfigError, match="transport_epsilon > 0"):
         from_dict(LinearUnsupervisedConfig, {"refine": {"transport_rounds": 40, "transport_epsilon": 0.0}})
+    for damping in (0.0, 1.5):
+        with pytest.raises(ConfigError, match=r"damping must be in \(0, 1\]"):
+            from_dict(LinearUnsupervisedConfig, {"refine": {"damping": damping}})
 
 
 def test_wasserstein_procrustes_moves_a_rough_map_towards_the_truth(known_map):

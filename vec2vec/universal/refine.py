@@ -40,6 +40,8 @@ class RefineConfig:
     transport_memory: float = 0.8  # weight of the running cross-covariance against each new batch's
 
     def __post_init__(self) -> None:
+        if not 0 < self.damping <= 1:
+            raise ValueError(f"damping must be in (0, 1] (1: move all the way to each new fit), got {self.damping}")
         if self.transport_rounds > 0 and not (
             self.transport_epsilon > 0 and self.transport_sample >= 2 and 0 <= self.transport_memory < 1
         ):
