@@ -30,6 +30,7 @@ from vec2vec.atomic import write_json
 from vec2vec.universal.data import eval_pairs
 from vec2vec.universal.evaluate import evaluate
 from vec2vec.universal.train import TrainConfig, fit_translator
+from vec2vec.universal.unsupervised import LinearUnsupervisedConfig
 
 RESULTS = Path(__file__).parent / "results"
 POOL = (
@@ -103,10 +104,17 @@ def main() -> None:
     report()
 
 
+SCREEN = json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig())["screen"]))  # as a run JSON holds it
+
+
 def version_label(run: dict) -> dict:
-    """Runs of `linear` fitted before it gained ICP candidates and successive halving are labelled as such."""
-    pairs = [v for v in run["fit_info"].values() if isinstance(v, dict) and "candidate_scores" in v]
-    return run | {"method": f"{run['method']} [moment starts only]"} if pairs else run
+    """Runs of `linear` fitted by an earlier version are labelled as such: before ICP candidates and successive
+    halving, or with another screen than today's default (or none recorded)."""
+    if any(isinstance(v, dict) and "candidate_scores" in v for v in run["fit_info"].values()):
+        return run | {"method": f"{run['method']} [moment starts only]"}
+    if run["method"].startswith("linear") and run.get("config", {}).get("screen") != SCREEN:
+        return run | {"method": f"{run['method']} [earlier screen]"}
+    return run
 
 
 def report() -> None:
@@ -163,7 +171,7 @@ def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float])
     """Top-1 per ordered pair and unsupervised method, every seed, with the worst seed's ratio to the oracle."""
     shown = [m for m in METHODS if m not in ("identity", "random", "oracle-procrustes", "oracle-ridge")]
     methods = sorted(
-        {run["method"] for run, _ in rows if run["method"].split(" (")[0] in shown and "[" not in run["method"]},
+        {run["method"] for run, _ in rows if run["method"].split(" (")[0] in shown and "[moment" not in run["method"]},
         key=lambda m: (shown.index(m.split(" (")[0]), m),
     )
     lines = [
