@@ -109,11 +109,12 @@ def mlflow_server(workdir):
                             start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
             try:
-                if requests.get(f"{url}/health", timeout=1).ok:
+                if requests.get(f"{url}/health", timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer on a loaded machine
                 pass
             assert proc.poll() is None, (workdir / "mlflow-server.log").read_text()
             time.sleep(0.5)
