@@ -104,7 +104,8 @@ def main() -> None:
     report()
 
 
-SCREEN = json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig())["screen"]))  # as a run JSON holds it
+# the default screen as a run JSON holds it (tuples become lists)
+DEFAULT_SCREEN = json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig())["screen"]))
 
 
 def version_label(run: dict) -> dict:
@@ -112,7 +113,7 @@ def version_label(run: dict) -> dict:
     halving, or with another screen than today's default (or none recorded)."""
     if any(isinstance(v, dict) and "candidate_scores" in v for v in run["fit_info"].values()):
         return run | {"method": f"{run['method']} [moment starts only]"}
-    if run["method"].startswith("linear") and run.get("config", {}).get("screen") != SCREEN:
+    if run["method"].startswith("linear") and run.get("config", {}).get("screen") != DEFAULT_SCREEN:
         return run | {"method": f"{run['method']} [earlier screen]"}
     return run
 

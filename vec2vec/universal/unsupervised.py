@@ -50,10 +50,11 @@ class ScreenStage:
 
 
 # Measured on MiniLM->E5 (60 ICP candidates): the right start ranks first after stage 1 by a hair (0.1258 vs
-# 0.1257), and the margin grows as refinement proceeds (stage 2: 0.121 vs 0.116; stage 3: 0.093 vs 0.081).
-# The last stage moves the whole way to each new Procrustes fit (damping 1): a right start still at FOSCTTM 0.13
-# after stage 2 converges then (0.013, top-1 0.32 in 21 s) and outscores the wrong survivors (0.081 vs 0.062),
-# where the damped step had left it at 0.128 and ranked it last (MiniLM->E5, seed 1: top-1 0.002 -> 0.867).
+# 0.1257), and the margin grows as refinement proceeds (stage 2: 0.121 vs 0.116; a damped stage 3: 0.093 vs
+# 0.081). The last stage moves the whole way to each new Procrustes fit (damping 1): a right start still at
+# FOSCTTM 0.13 after stage 2 converges then (0.013, top-1 0.32 in 21 s) and outscores the wrong survivors (0.081
+# vs 0.062), where the damped step had left it at 0.128 and ranked it last (MiniLM->E5, seed 1: top-1 0.002 ->
+# 0.867).
 SCREEN = (
     ScreenStage(RefineConfig(schedule=((50, 8),), batch=500, targets=4000, mutual_rounds=0), sample=1500, keep=12),
     ScreenStage(RefineConfig(schedule=((50, 10), (20, 10)), batch=500, targets=5000, mutual_rounds=0), 2000, keep=3),
