@@ -104,17 +104,21 @@ def main() -> None:
     report()
 
 
-# the default screen as a run JSON holds it (tuples become lists)
-DEFAULT_SCREEN = json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig())["screen"]))
+FIT_KEYS = ("screen", "refine")
+# today's default screen and refinement as a run JSON holds them (tuples become lists)
+DEFAULT_FIT = {
+    k: v for k, v in json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig()))).items() if k in FIT_KEYS
+}
 
 
 def version_label(run: dict) -> dict:
     """Runs of `linear` fitted by an earlier version are labelled as such: before ICP candidates and successive
-    halving, or with another screen than today's default (or none recorded)."""
+    halving, or with another screen or refinement than today's defaults (or none recorded)."""
     if any(isinstance(v, dict) and "candidate_scores" in v for v in run["fit_info"].values()):
         return run | {"method": f"{run['method']} [moment starts only]"}
-    if run["method"].startswith("linear") and run.get("config", {}).get("screen") != DEFAULT_SCREEN:
-        return run | {"method": f"{run['method']} [earlier screen]"}
+    config = run.get("config", {})
+    if run["method"].startswith("linear") and {k: config.get(k) for k in FIT_KEYS} != DEFAULT_FIT:
+        return run | {"method": f"{run['method']} [earlier version]"}
     return run
 
 

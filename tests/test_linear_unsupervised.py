@@ -33,7 +33,12 @@ SMALL = LinearUnsupervisedConfig(
         ),
     ),
     refine=RefineConfig(
-        schedule=((20, 10), (5, 10)), batch=400, targets=2000, mutual_rounds=2, mutual_sample=2000, transport_rounds=5
+        schedule=((20, 10), (5, 10)),
+        batch=400,
+        targets=2000,
+        mutual_rounds=2,
+        mutual_sample=2000,
+        transport_schedule=((0.5, 5),),
     ),
     selection=SelectionConfig(sample=1000),
 )
@@ -205,7 +210,9 @@ def test_bad_screen_stages_are_refused_with_a_reason():
     with pytest.raises(ConfigError, match="at least one stage"):
         from_dict(LinearUnsupervisedConfig, {"screen": []})
     with pytest.raises(ConfigError, match="transport_epsilon > 0"):
-        from_dict(LinearUnsupervisedConfig, {"refine": {"transport_rounds": 40, "transport_epsilon": 0.0}})
+        from_dict(LinearUnsupervisedConfig, {"refine": {"transport_schedule": [[0.8, 40]], "transport_epsilon": 0.0}})
+    with pytest.raises(ConfigError, match=r"every memory in \[0, 1\)"):
+        from_dict(LinearUnsupervisedConfig, {"refine": {"transport_schedule": [[1.0, 40]]}})
     for damping in (0.0, 1.5):
         with pytest.raises(ConfigError, match=r"damping must be in \(0, 1\]"):
             from_dict(LinearUnsupervisedConfig, {"refine": {"damping": damping}})
@@ -218,11 +225,11 @@ def test_wasserstein_procrustes_moves_a_rough_map_towards_the_truth(known_map):
     rng = np.random.default_rng(3)
     turn = polar(np.eye(24) + 0.15 * rng.standard_normal((24, 24)))
     rough = (turn @ q).astype(np.float32)
-    cfg = RefineConfig(transport_rounds=10, transport_sample=1500)
+    cfg = RefineConfig(transport_schedule=((0.5, 5), (0.8, 5)), transport_sample=1500)
     refined = wasserstein_procrustes(framed["a"], framed["b"], rough, cfg, rng)
     assert refined.shape == (24, 32)
     assert np.allclose(refined @ refined.T, np.eye(24), atol=1e-4)  # still semi-orthogonal
     before, after = np.abs(rough - q).max(), np.abs(refined - q).max()
     assert before > 0.2 and after < 0.1, (before, after)
-    off = dataclasses.replace(cfg, transport_rounds=0)
+    off = dataclasses.replace(cfg, transport_schedule=())
     assert wasserstein_procrustes(framed["a"], framed["b"], rough, off, rng) is rough  # the stage is off
