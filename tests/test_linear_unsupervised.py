@@ -27,7 +27,7 @@ SMALL = LinearUnsupervisedConfig(
     candidates=2,
     icp=SubspaceICPConfig(candidates=3, sample=200),
     screen=(
-        ScreenStage(RefineConfig(schedule=((20, 5),), batch=400, targets=1500, mutual_rounds=0), sample=800, keep=3),
+        ScreenStage(RefineConfig(schedule=((20, 5),), batch=400, targets=1500), sample=800, keep=3),
         ScreenStage(
             RefineConfig(schedule=((20, 10),), batch=400, targets=1500, mutual_rounds=1, mutual_sample=1500), 1000, 1
         ),
@@ -211,6 +211,9 @@ def test_bad_screen_stages_are_refused_with_a_reason():
         from_dict(LinearUnsupervisedConfig, {"screen": []})
     with pytest.raises(ConfigError, match="transport_epsilon > 0"):
         from_dict(LinearUnsupervisedConfig, {"refine": {"transport_schedule": [[0.8, 40]], "transport_epsilon": 0.0}})
+    for schedule in ([[0.5]], [[0.5, 0]]):
+        with pytest.raises(ConfigError, match=r"phase is \(memory, batches\) with batches >= 1"):
+            from_dict(LinearUnsupervisedConfig, {"refine": {"transport_schedule": schedule}})
     with pytest.raises(ConfigError, match=r"every memory in \[0, 1\)"):
         from_dict(LinearUnsupervisedConfig, {"refine": {"transport_schedule": [[1.0, 40]]}})
     for damping in (0.0, 1.5):

@@ -46,6 +46,10 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if not 0 < self.damping <= 1:
             raise ValueError(f"damping must be in (0, 1] (1: move all the way to each new fit), got {self.damping}")
+        if any(len(phase) != 2 or phase[1] < 1 for phase in self.transport_schedule):
+            raise ValueError(
+                f"each transport_schedule phase is (memory, batches) with batches >= 1, got {self.transport_schedule}"
+            )
         memories = [m for m, _ in self.transport_schedule]
         if self.transport_schedule and not (
             self.transport_epsilon > 0 and self.transport_sample >= 2 and all(0 <= m < 1 for m in memories)
@@ -132,8 +136,9 @@ def wasserstein_procrustes(
             cost = 1.0 - (sa @ w) @ sb.T
             cost -= cost.min(axis=1, keepdims=True)  # the plan is unchanged; float32 no longer underflows
             mass_a, mass_b = ot.unif(len(sa), type_as=cost), ot.unif(len(sb), type_as=cost)
-            eps, iters = cfg.transport_epsilon, cfg.transport_iterations
-            plan = ot.sinkhorn(mass_a, mass_b, cost, eps, numItermax=iters, warn=False)
+            plan = ot.sinkhorn(
+                mass_a, mass_b, cost, cfg.transport_epsilon, numItermax=cfg.transport_iterations, warn=False
+            )
             batch = sa.T @ plan @ sb
             cross = batch if cross is None else memory * cross + (1 - memory) * batch
             w = polar(cross)
