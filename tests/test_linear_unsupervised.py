@@ -15,10 +15,12 @@ from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candida
 from vec2vec.universal.refine import RefineConfig, wasserstein_procrustes
 from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score
 from vec2vec.universal.unsupervised import (
+    ConvergeConfig,
     LinearUnsupervised,
     LinearUnsupervisedConfig,
     ScreenStage,
     align_pair,
+    converge,
     route_through_tree,
 )
 
@@ -28,18 +30,10 @@ SMALL = LinearUnsupervisedConfig(
     icp=SubspaceICPConfig(candidates=3, sample=200),
     screen=(
         ScreenStage(RefineConfig(schedule=((20, 5),), batch=400, targets=1500), sample=800, keep=3),
-        ScreenStage(
-            RefineConfig(schedule=((20, 10),), batch=400, targets=1500, mutual_rounds=1, mutual_sample=1500), 1000, 1
-        ),
+        ScreenStage(RefineConfig(schedule=((20, 10),), batch=400, targets=1500), 1000, 1),
     ),
-    refine=RefineConfig(
-        schedule=((20, 10), (5, 10)),
-        batch=400,
-        targets=2000,
-        mutual_rounds=2,
-        mutual_sample=2000,
-        transport_schedule=((0.5, 5),),
-    ),
+    refine=RefineConfig(schedule=((20, 10), (5, 10)), batch=400, targets=2000, transport_schedule=((0.5, 5),)),
+    converge=ConvergeConfig(block=((0.5, 3),), max_blocks=3),
     selection=SelectionConfig(sample=1000),
 )
 
@@ -132,6 +126,34 @@ def test_icp_candidates_include_a_start_near_the_true_map(known_map):
     ya, yb = frames.to_frame(eval_a, "a"), frames.to_frame(eval_b, "b")
     fosc = sorted(retrieval_metrics(ya @ w, yb).foscttm for w in found)
     assert fosc[0] < 0.05 and fosc[len(fosc) // 2] > 0.2  # one near the truth; most are not (a random map: 0.5)
+
+
+def framed_pair(train_a: np.ndarray, train_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xa, xb = train_a - train_a.mean(0), train_b - train_b.mean(0)
+    return unit(xa), unit(xb)
+
+
+def test_converge_continues_while_the_score_rises_and_keeps_the_best_map(known_map):
+    """From a map part way to the truth, blocks run until the score stops rising; the map returned is the best."""
+    q, train_a, train_b, *_ = known_map
+    xa, xb = framed_pair(train_a, train_b)
+    rng = np.random.default_rng(4)
+    start = polar(q + 0.35 * rng.standard_normal(q.shape))
+    cfg = dataclasses.replace(SMALL, converge=ConvergeConfig(block=((0.5, 2),), max_blocks=8, tolerance=0.002))
+    w, scores = converge(xa, xb, start, cfg, rng)
+    assert scores[-1] > scores[0] + 0.1
+    assert 2 < len(scores) <= 9  # it stopped once a block no longer helped, or at max_blocks
+    assert len(scores) == 9 or scores[-1] - max(scores[:-1]) <= 0.002
+    assert np.abs(w - q).max() < np.abs(start - q).max()
+    off = dataclasses.replace(cfg, converge=ConvergeConfig(max_blocks=0))
+    same, only = converge(xa, xb, start, off, rng)
+    assert same is start and len(only) == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"max_blocks": -1}, {"tolerance": -0.1}, {"block": ()}, {"block": ((1.0, 5),)}])
+def test_converge_config_refuses_bad_values(kwargs):
+    with pytest.raises(ValueError, match=r"converge needs|memory"):
+        LinearUnsupervisedConfig(converge=ConvergeConfig(**kwargs))
 
 
 def test_screen_stages_read_back_from_a_config_dict():

@@ -1,19 +1,18 @@
 """Refinement of a rough orthogonal map between two centred frames, with no pairs.
 
-Three stages. The first two are from the mini-vec2vec / MUSE line of work, with the changes that made them converge
+Two stages. The first is from the mini-vec2vec / MUSE line of work, with the changes that made it converge
 from a rough start here (feasibility study: 0.88 top-1 from a start of FOSCTTM 0.22, against 0.67 for the published
 refinement):
 1. Soft iterative closest points: map a batch of source points, average each one's k best target neighbours
    under CSLS (which discounts hub targets), fit Procrustes to those averages and move part of the way there,
    keeping the map orthogonal. k shrinks over the schedule: wide averages first (robust to a poor start), then
    sharp ones.
-2. Mutual nearest neighbours (off by default): CSLS mutual-NN pseudo-pairs over large samples, Procrustes on them.
-3. Wasserstein-Procrustes (Grave et al. 2019): an entropic transport plan between mini-batches instead of hard
+2. Wasserstein-Procrustes (Grave et al. 2019): an entropic transport plan between mini-batches instead of hard
    neighbour pairs, its cross-covariance averaged over batches, Procrustes on the average. Every point contributes,
-   not only mutual pairs, so it converges where neighbour rounds crawl: measured on E5->USE from a soft-ICP map at
-   top-1 0.205, four mutual-NN rounds (51 s) reached 0.350, while 30 batches at memory 0.5 then 50 at memory 0.9
-   (59 s) reached 0.924 (oracle 0.984); a constant memory of 0.8 for 40 batches reached 0.728 after the mutual
-   rounds.
+   so it converges where MUSE's mutual-nearest-neighbour Procrustes rounds crawl: measured on E5->USE from a
+   soft-ICP map at top-1 0.205, four mutual-NN rounds (51 s) reached 0.350, while 30 batches at memory 0.5 then 50
+   at memory 0.9 (59 s) reached 0.924 (oracle 0.984). Mutual-NN rounds after it lowered top-1 (0.921 -> 0.904), so
+   that stage is gone.
 """
 
 from __future__ import annotations
@@ -34,8 +33,6 @@ class RefineConfig:
     damping: float = 0.5  # step towards each new Procrustes fit
     csls_k: int = 10
     hub_every: int = 10  # iterations between re-estimates of the targets' hub penalty
-    mutual_rounds: int = 0  # mutual-NN Procrustes rounds (0: stage off)
-    mutual_sample: int = 15000  # points per side in each mutual-NN round
     # Wasserstein-Procrustes: (memory, batches) phases; memory is the weight of the running cross-covariance
     # against each new batch's. Low memory moves fast, high memory averages more batches (less noise). Empty: off.
     transport_schedule: tuple[tuple[float, int], ...] = ()
@@ -83,47 +80,6 @@ def soft_icp(xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, r
     return w
 
 
-def _topk_mean_columns(ya: np.ndarray, yb: np.ndarray, k: int, block: int) -> np.ndarray:
-    """Mean of each target's k highest similarities to `ya`, without holding the full similarity matrix."""
-    best = np.full((0, len(yb)), -np.inf, np.float32)
-    for i in range(0, len(ya), block):
-        both = np.vstack([best, ya[i : i + block] @ yb.T])
-        best = -np.partition(-both, min(k, len(both)) - 1, axis=0)[:k] if len(both) > k else both
-    return best.mean(axis=0)
-
-
-def mutual_pairs(ya: np.ndarray, yb: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (i, j) of CSLS mutual nearest neighbours between mapped sources `ya` and targets `yb`.
-
-    Computed in row blocks (two passes), so all vectors of both sides fit in memory at once, not their product.
-    """
-    r_b = _topk_mean_columns(ya, yb, k, block)
-    fwd = np.empty(len(ya), np.int64)
-    col_best = np.full(len(yb), -np.inf, np.float32)
-    back = np.zeros(len(yb), np.int64)
-    for i in range(0, len(ya), block):
-        sim = ya[i : i + block] @ yb.T
-        csls = 2 * sim - _mean_topk(sim, k, axis=1)[:, None] - r_b[None, :]
-        fwd[i : i + block] = csls.argmax(axis=1)
-        top = csls.argmax(axis=0)
-        val = csls[top, np.arange(len(yb))]
-        better = val > col_best
-        col_best[better], back[better] = val[better], top[better] + i
-    mutual = np.flatnonzero(back[fwd] == np.arange(len(ya)))
-    return mutual, fwd[mutual]
-
-
-def mutual_procrustes(
-    xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator
-) -> np.ndarray:
-    for _ in range(cfg.mutual_rounds):
-        sa, sb = _sample(xa, cfg.mutual_sample, rng), _sample(xb, cfg.mutual_sample, rng)
-        i, j = mutual_pairs(sa @ w, sb, cfg.csls_k)
-        if len(i) >= 2:
-            w = procrustes(sa[i], sb[j])
-    return w
-
-
 def wasserstein_procrustes(
     xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator
 ) -> np.ndarray:
@@ -147,5 +103,4 @@ def wasserstein_procrustes(
 
 def refine(xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator) -> np.ndarray:
     """Refine map `w` (d_a, d_b) from framed source vectors `xa` to framed target vectors `xb` (unpaired)."""
-    w = mutual_procrustes(xa, xb, soft_icp(xa, xb, w, cfg, rng), cfg, rng)
-    return wasserstein_procrustes(xa, xb, w, cfg, rng)
+    return wasserstein_procrustes(xa, xb, soft_icp(xa, xb, w, cfg, rng), cfg, rng)

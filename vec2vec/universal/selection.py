@@ -38,12 +38,24 @@ def knn_mixing(ya: np.ndarray, yb: np.ndarray, k: int) -> float:
     return other / (len(pooled) * k)
 
 
+def translated_mixing(sa: np.ndarray, sb: np.ndarray, w: np.ndarray, k: int) -> float:
+    """`knn_mixing` of source vectors `sa` translated by `w` (and normalised) with target vectors `sb`."""
+    ya = sa @ w
+    ya /= np.maximum(np.linalg.norm(ya, axis=1, keepdims=True), 1e-12)
+    return knn_mixing(ya, sb, k)
+
+
+def score_sample(
+    xa: np.ndarray, xb: np.ndarray, cfg: SelectionConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points a side that one label-free score looks at."""
+    sa = xa[rng.choice(len(xa), min(cfg.sample, len(xa)), replace=False)]
+    sb = xb[rng.choice(len(xb), min(cfg.sample, len(xb)), replace=False)]
+    return sa, sb
+
+
 def label_free_score(
     xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: SelectionConfig, rng: np.random.Generator
 ) -> float:
     """kNN mixing of translated source vectors `xa @ w` with target vectors `xb` (both framed); higher is better."""
-    sa = xa[rng.choice(len(xa), min(cfg.sample, len(xa)), replace=False)]
-    sb = xb[rng.choice(len(xb), min(cfg.sample, len(xb)), replace=False)]
-    ya = sa @ w
-    ya /= np.maximum(np.linalg.norm(ya, axis=1, keepdims=True), 1e-12)
-    return knn_mixing(ya, sb, cfg.k)
+    return translated_mixing(*score_sample(xa, xb, cfg, rng), w, cfg.k)
