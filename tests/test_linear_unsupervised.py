@@ -30,7 +30,7 @@ SMALL = LinearUnsupervisedConfig(
     icp=SubspaceICPConfig(candidates=3, sample=200),
     screen=(
         ScreenStage(RefineConfig(schedule=((20, 5),), batch=400, targets=1500), sample=800, keep=3),
-        ScreenStage(RefineConfig(schedule=((20, 10),), batch=400, targets=1500), 1000, 1),
+        ScreenStage(RefineConfig(schedule=((20, 10),), batch=400, targets=1500), 1000, 2),
     ),
     refine=RefineConfig(schedule=((20, 10), (5, 10)), batch=400, targets=2000, transport_schedule=((0.5, 5),)),
     converge=ConvergeConfig(block=((0.5, 3),), max_blocks=3),
@@ -82,6 +82,7 @@ def test_recovers_a_known_map_across_widths(known_map):
     # between centred frames is q itself
     assert np.abs(aligner.maps[("a", "b")] - q).max() < 0.15
     assert set(aligner.fit_info["label_free"]) == {"a->b", "b->a"}
+    assert len(aligner.fit_info["a->b"]["final_scores"]) == 2  # both finalists were refined fully and scored
 
 
 def test_random_start_candidates_include_the_truth(known_map):
