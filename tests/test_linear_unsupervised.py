@@ -42,6 +42,11 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def framed_pair(train_a: np.ndarray, train_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xa, xb = train_a - train_a.mean(0), train_b - train_b.mean(0)
+    return unit(xa), unit(xb)
+
+
 def clustered(n: int, centres: np.ndarray, shapes: np.ndarray, weights: np.ndarray, rng: np.random.Generator):
     """Unit vectors around unequal-sized, anisotropic clusters with a common offset (like encoder output).
 
@@ -88,10 +93,7 @@ def test_recovers_a_known_map_across_widths(known_map):
 def test_random_start_candidates_include_the_truth(known_map):
     q, train_a, train_b, *_ = known_map
     rng = np.random.default_rng(1)
-    xa = train_a - train_a.mean(0)
-    xb = train_b - train_b.mean(0)
-    xa /= np.linalg.norm(xa, axis=1, keepdims=True)
-    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    xa, xb = framed_pair(train_a, train_b)
     # 64 starts find the true rotation on every seed tried (0-5); 16 starts on 2 of 6
     cfg = MomentInitConfig(starts=64, steps=200, density_reference=1500)
     maps, losses = moment_candidates(Side.of(xa, cfg, rng), Side.of(xb, cfg, rng), cfg, rng)
@@ -104,8 +106,7 @@ def test_random_start_candidates_include_the_truth(known_map):
 def test_label_free_score_prefers_the_true_map(known_map):
     q, train_a, train_b, *_ = known_map
     rng = np.random.default_rng(2)
-    xa = (train_a - train_a.mean(0)) / np.linalg.norm(train_a - train_a.mean(0), axis=1, keepdims=True)
-    xb = (train_b - train_b.mean(0)) / np.linalg.norm(train_b - train_b.mean(0), axis=1, keepdims=True)
+    xa, xb = framed_pair(train_a, train_b)
     good = label_free_score(xa, xb, q, SelectionConfig(sample=1000), rng)
     bad = label_free_score(xa, xb, random_orthogonal(24, 32, rng), SelectionConfig(sample=1000), rng)
     assert good > 0.3 and bad < 0.1
@@ -127,11 +128,6 @@ def test_icp_candidates_include_a_start_near_the_true_map(known_map):
     ya, yb = frames.to_frame(eval_a, "a"), frames.to_frame(eval_b, "b")
     fosc = sorted(retrieval_metrics(ya @ w, yb).foscttm for w in found)
     assert fosc[0] < 0.05 and fosc[len(fosc) // 2] > 0.2  # one near the truth; most are not (a random map: 0.5)
-
-
-def framed_pair(train_a: np.ndarray, train_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xa, xb = train_a - train_a.mean(0), train_b - train_b.mean(0)
-    return unit(xa), unit(xb)
 
 
 def test_converge_continues_while_the_score_rises_and_keeps_the_best_map(known_map):
