@@ -13,7 +13,7 @@ from vec2vec.universal.linear import polar, random_orthogonal
 from vec2vec.universal.metrics import retrieval_metrics
 from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candidates
 from vec2vec.universal.refine import RefineConfig, wasserstein_procrustes
-from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score
+from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score, score_sample, translated_mixing
 from vec2vec.universal.unsupervised import (
     ConvergeConfig,
     LinearUnsupervised,
@@ -136,18 +136,25 @@ def test_converge_continues_while_the_score_rises_and_keeps_the_best_map(known_m
     xa, xb = framed_pair(train_a, train_b)
     rng = np.random.default_rng(4)
     start = polar(q + 0.35 * rng.standard_normal(q.shape))
-    cfg = dataclasses.replace(SMALL, converge=ConvergeConfig(block=((0.5, 2),), max_blocks=8, tolerance=0.002))
-    w, scores = converge(xa, xb, start, cfg, rng)
-    assert scores[-1] > scores[0] + 0.1
-    assert 2 < len(scores) <= 9  # it stopped once a block no longer helped, or at max_blocks
-    assert len(scores) == 9 or scores[-1] - max(scores[:-1]) <= 0.002
+    conv = ConvergeConfig(block=((0.5, 2),), max_blocks=8, window=2, tolerance=0.002)
+    cfg = dataclasses.replace(SMALL, converge=conv)
+    sample = score_sample(xa, xb, cfg.selection, rng)
+    w, scores = converge(xa, xb, start, sample, cfg, rng)
+    assert max(scores) > scores[0] + 0.1
+    assert 3 < len(scores) <= 9  # it stopped once two blocks no longer helped, or at max_blocks
+    best = np.maximum.accumulate(scores)
+    assert len(scores) == 9 or best[-1] - best[-3] <= 0.002
+    assert len(scores) == 9 or all(best[i] - best[i - 2] > 0.002 for i in range(2, len(scores) - 1))  # not sooner
+    assert translated_mixing(*sample, w, cfg.selection.k) == max(scores)
     assert np.abs(w - q).max() < np.abs(start - q).max()
     off = dataclasses.replace(cfg, converge=ConvergeConfig(max_blocks=0))
-    same, only = converge(xa, xb, start, off, rng)
+    same, only = converge(xa, xb, start, sample, off, rng)
     assert same is start and len(only) == 1
 
 
-@pytest.mark.parametrize("kwargs", [{"max_blocks": -1}, {"tolerance": -0.1}, {"block": ()}, {"block": ((1.0, 5),)}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_blocks": -1}, {"window": 0}, {"tolerance": -0.1}, {"block": ()}, {"block": ((1.0, 5),)}]
+)
 def test_converge_config_refuses_bad_values(kwargs):
     with pytest.raises(ValueError, match=r"converge needs|memory"):
         LinearUnsupervisedConfig(converge=ConvergeConfig(**kwargs))
