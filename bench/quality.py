@@ -104,7 +104,7 @@ def main() -> None:
     report()
 
 
-FIT_KEYS = ("screen", "refine")
+FIT_KEYS = ("screen", "refine", "converge")
 # today's default screen and refinement as a run JSON holds them (tuples become lists)
 DEFAULT_FIT = {
     k: v for k, v in json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig()))).items() if k in FIT_KEYS
@@ -113,7 +113,7 @@ DEFAULT_FIT = {
 
 def version_label(run: dict) -> dict:
     """Runs of `linear` fitted by an earlier version are labelled as such: before ICP candidates and successive
-    halving, or with another screen or refinement than today's defaults (or none recorded)."""
+    halving, or with another screen, refinement or converge loop than today's defaults (or none recorded)."""
     if any(isinstance(v, dict) and "candidate_scores" in v for v in run["fit_info"].values()):
         return run | {"method": f"{run['method']} [moment starts only]"}
     config = run.get("config", {})
