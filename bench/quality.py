@@ -105,7 +105,7 @@ def main() -> None:
 
 
 FIT_KEYS = ("screen", "refine", "converge")
-# today's default screen and refinement as a run JSON holds them (tuples become lists)
+# today's default screen, refinement and converge loop as a run JSON holds them (tuples become lists)
 DEFAULT_FIT = {
     k: v for k, v in json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig()))).items() if k in FIT_KEYS
 }

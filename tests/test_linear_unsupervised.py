@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vec2vec.config import ConfigError, from_dict
-from vec2vec.universal.aligner import load_aligner
+from vec2vec.universal.aligner import load_aligner, unit
 from vec2vec.universal.frames import Frames
 from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
 from vec2vec.universal.linear import polar, random_orthogonal
@@ -38,13 +38,9 @@ SMALL = LinearUnsupervisedConfig(
 )
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 def framed_pair(train_a: np.ndarray, train_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xa, xb = train_a - train_a.mean(0), train_b - train_b.mean(0)
-    return unit(xa), unit(xb)
+    framed = Frames().fit({"a": train_a, "b": train_b})
+    return framed["a"], framed["b"]
 
 
 def clustered(n: int, centres: np.ndarray, shapes: np.ndarray, weights: np.ndarray, rng: np.random.Generator):
