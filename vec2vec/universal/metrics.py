@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vec2vec.universal.neighbours import mean_top_k
+
 
 @dataclass(frozen=True)
 class RetrievalMetrics:
@@ -45,8 +47,7 @@ def _block_stats(p: np.ndarray, t: np.ndarray, csls_k: int) -> tuple[np.ndarray,
     closer_cols = (sim > true[None, :]).sum(axis=0)  # for each target: predictions closer than its own
     fosc = ((rank - 1) + closer_cols) / (2 * max(m - 1, 1))
     k = min(csls_k, m)
-    r_p = np.mean(-np.partition(-sim, k - 1, axis=1)[:, :k], axis=1)
-    r_t = np.mean(-np.partition(-sim, k - 1, axis=0)[:k, :], axis=0)
+    r_p, r_t = mean_top_k(sim, k, axis=1), mean_top_k(sim, k, axis=0)
     csls = 2 * sim - r_p[:, None] - r_t[None, :]
     csls_hit = np.argmax(csls, axis=1) == np.arange(m)
     return rank, fosc, csls_hit

@@ -47,6 +47,7 @@ from sklearn.cluster import KMeans
 
 from vec2vec.universal.aligner import register_aligner, unit
 from vec2vec.universal.linear import LinearAligner, polar, procrustes
+from vec2vec.universal.neighbours import top_k
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,7 @@ def matched_centroids(
 def _top_k_mean(scores: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     """For each row of `scores` (n, len(y)), the uniform mean of the `k` rows of `y` that score highest."""
     k = min(k, len(y))
-    nearest = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return y[nearest].mean(axis=1)
+    return y[top_k(scores, k)[1]].mean(axis=1)
 
 
 def relative_pseudo_targets(

@@ -23,6 +23,7 @@ import numpy as np
 import ot
 
 from vec2vec.universal.linear import polar, procrustes
+from vec2vec.universal.neighbours import mean_top_k, top_k
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,10 @@ class RefineConfig:
     transport_schedule: tuple[tuple[float, int], ...] = ()
     transport_sample: int = 3000  # points a side in each batch
     transport_epsilon: float = 0.02  # entropic regularisation on cosine cost (0.05 stalled, measured)
-    transport_iterations: int = 100  # Sinkhorn iterations per batch
+    # Sinkhorn iterations per batch. 30, not 100: measured on MiniLM/USE batches, the cross-covariance moves by 0.4 %
+    # between 30 and 300 iterations while two batches differ by 33 %, and three USE->WordLlama converge blocks
+    # gave the same top-1 (0.257, 0.409, 0.533) in 20 s a block instead of 33 s.
+    transport_iterations: int = 30
 
     def __post_init__(self) -> None:
         if not 0 < self.damping <= 1:
@@ -61,21 +65,16 @@ def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= n else x[rng.choice(len(x), n, replace=False)]
 
 
-def _mean_topk(sim: np.ndarray, k: int, axis: int) -> np.ndarray:
-    k = min(k, sim.shape[axis] - 1)
-    return -np.partition(-sim, k, axis=axis).take(range(k), axis=axis).mean(axis=axis)
-
-
 def soft_icp(xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: RefineConfig, rng: np.random.Generator) -> np.ndarray:
     targets = _sample(xb, cfg.targets, rng)
     for k, iterations in cfg.schedule:
         k = min(k, len(targets) - 1)
         for it in range(iterations):
             if it % cfg.hub_every == 0:
-                hub = _mean_topk(targets @ (_sample(xa, 4 * cfg.batch, rng) @ w).T, cfg.csls_k, axis=1)
+                hub = mean_top_k(targets @ (_sample(xa, 4 * cfg.batch, rng) @ w).T, cfg.csls_k)
             xs = _sample(xa, cfg.batch, rng)
             score = 2 * (xs @ w) @ targets.T - hub[None, :]
-            nearest = np.argpartition(-score, k, axis=1)[:, :k]
+            nearest = top_k(score, k)[1]
             w = polar((1 - cfg.damping) * w + cfg.damping * procrustes(xs, targets[nearest].mean(axis=1)))
     return w
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vec2vec.universal.neighbours import top_k
+
 
 @dataclass(frozen=True)
 class SelectionConfig:
@@ -33,7 +35,7 @@ def knn_mixing(ya: np.ndarray, yb: np.ndarray, k: int) -> float:
     for i in range(0, len(pooled), 2048):
         sim = pooled[i : i + 2048] @ pooled.T
         np.fill_diagonal(sim[:, i : i + 2048], -np.inf)
-        nearest = np.argpartition(-sim, k, axis=1)[:, :k]
+        nearest = top_k(sim, k)[1]
         other += int((side[nearest] != side[i : i + 2048, None]).sum())
     return other / (len(pooled) * k)
 
