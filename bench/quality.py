@@ -1,15 +1,18 @@
 """Translation quality of every method and baseline on every pair of encoders, over seeds.
 
     python -m bench.quality --data ~/.cache/vec2vec/runs/pool/wordnet+news+bbc \
-        [--encoders minilm,e5-small,use,wordllama] [--seeds 0,1,2] [--limit 25000] [--methods ...] [--joint]
+        [--encoders minilm,e5-small,use,wordllama] [--seeds 0,1,2] [--limit 25000] [--methods ...] [--joint] \
+        [--restarts N]
 
 Each (method, encoder pair, seed) is one run, fitted once and scored in both directions on the paired `eval`
 split (blocks of --block candidates). Unsupervised methods see train_a of one encoder and train_b of the other
 (different texts); the oracles see the same --limit true pairs of train_a. With --joint, each (method, seed) is
 one fit of all --encoders together (one translator for every ordered pair; the training texts are split into
-disjoint parts, one per encoder, so each encoder trains on fewer vectors than in a pair run). A run's result is
-written to results/quality/<run>.json as soon as it finishes, and existing results are kept, so an interrupted
-benchmark resumes where it stopped; `--report` only redraws the table and plot from those files.
+disjoint parts, one per encoder, so each encoder trains on fewer vectors than in a pair run). With --restarts N,
+a linear run is N whole fits per pair on one random stream, the best label-free score kept (the first is the
+one-fit run itself). A run's result is written to results/quality/<run>.json as soon as it finishes, and
+existing results are kept, so an interrupted benchmark resumes where it stopped; `--report` only redraws the
+table and plot from those files.
 """
 
 from __future__ import annotations
@@ -42,22 +45,30 @@ RUNS = RESULTS / "quality"
 METHODS = ("identity", "random", "oracle-procrustes", "oracle-ridge", "linear", "mini-vec2vec", "universal")
 JOINT = {f"{m} (joint {n})": i + 0.5 for i, m in enumerate(METHODS) for n in range(3, 9)}  # sorted after `m`
 OLD = {f"{m} [moment starts only]": i - 0.25 for m, i in JOINT.items()} | {"linear [moment starts only]": 3.75}
+RESTARTS = {f"linear ({n} restarts)": METHODS.index("linear") + 0.25 for n in range(2, 9)}  # after one-fit linear
 SEEDED = {"linear", "mini-vec2vec", "universal", "random"}
 
 
-def run_name(method: str, encoders: tuple[str, ...], seed: int) -> str:
+def restarted(method: str, restarts: int) -> bool:
+    return method == "linear" and restarts > 1
+
+
+def run_name(method: str, encoders: tuple[str, ...], seed: int, restarts: int = 1) -> str:
     joint = "-joint" if len(encoders) > 2 else ""
-    return f"{method}{joint}__{'__'.join(encoders)}__seed{seed}"
+    more = f"-restarts{restarts}" if restarted(method, restarts) else ""
+    return f"{method}{joint}{more}__{'__'.join(encoders)}__seed{seed}"
 
 
 def run_one(method: str, encoders: tuple[str, ...], seed: int, args: argparse.Namespace, evals: dict) -> dict:
     cfg = TrainConfig(data=args.data, encoders=encoders, method=method, limit=args.limit, seed=seed)
+    more = restarted(method, args.restarts)
     start = time.perf_counter()
-    aligner = fit_translator(cfg)
+    aligner = fit_translator(cfg, LinearUnsupervisedConfig(restarts=args.restarts) if more else None)
     wall = time.perf_counter() - start
     rows = evaluate(aligner, {e: evals[e] for e in encoders}, block=args.block)
+    label = method if len(encoders) == 2 else f"{method} (joint {len(encoders)})"
     return {
-        "method": method if len(encoders) == 2 else f"{method} (joint {len(encoders)})",
+        "method": f"{label} ({args.restarts} restarts)" if more else label,
         "pair": list(encoders),
         "seed": seed,
         "fit_s": aligner.fit_info["fit_s"],
@@ -77,6 +88,7 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=8192)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--joint", action="store_true", help="one fit of all --encoders together per method and seed")
+    ap.add_argument("--restarts", type=int, default=1, help="linear: whole fits per pair, best label-free kept")
     ap.add_argument("--report", action="store_true", help="only redraw the table and plot from results/quality/")
     args = ap.parse_args()
     if not args.report:
@@ -89,7 +101,7 @@ def main() -> None:
             for group, seed in itertools.product(groups, map(int, args.seeds.split(","))):
                 if seed and method not in SEEDED:
                     continue
-                out = RUNS / f"{run_name(method, group, seed)}.json"
+                out = RUNS / f"{run_name(method, group, seed, args.restarts)}.json"
                 if out.exists():
                     continue
                 if method == "identity" and len({evals[e].shape[1] for e in group}) > 1:
@@ -147,7 +159,7 @@ def report() -> None:
         "| cos | centred cos | label-free | fit s | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = {m: float(i) for i, m in enumerate(METHODS)} | JOINT | OLD
+    order = {m: float(i) for i, m in enumerate(METHODS)} | JOINT | OLD | RESTARTS
     for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], order.get(x[0]["method"], 99), x[0]["seed"])):
         ratio = r["top1"] / oracle[(r["src"], r["dst"])] if oracle.get((r["src"], r["dst"])) else float("nan")
         lf = r.get("label_free")

@@ -105,10 +105,16 @@ class LinearUnsupervisedConfig:
     refine: RefineConfig = field(default_factory=lambda: RefineConfig(transport_schedule=((0.5, 30), (0.9, 50))))
     converge: ConvergeConfig = field(default_factory=ConvergeConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    # Whole pair fits, one after another on one random stream; the best label-free score is kept. Why: a pair fit
+    # misses the right start on some seeds (bench.quality: MiniLM/E5 seed 2, USE/WordLlama seeds 0 and 1), and the
+    # score tells a found map from a missed one (0.234-0.279 against 0.150-0.217 on those pairs). Each costs one fit.
+    restarts: int = 1
 
     def __post_init__(self) -> None:
         if not self.screen:
             raise ValueError("screen needs at least one stage (its last stage picks the map that is refined fully)")
+        if self.restarts < 1:
+            raise ValueError(f"restarts must be >= 1 (1: one fit per pair), got {self.restarts}")
 
 
 def distinct(maps: list[np.ndarray], limit: int, tol: float = 1e-2) -> list[np.ndarray]:
@@ -202,6 +208,22 @@ def align_pair(a: Side, b: Side, cfg: LinearUnsupervisedConfig, rng: np.random.G
     return w, info
 
 
+def fit_pair(a: Side, b: Side, cfg: LinearUnsupervisedConfig, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """`align_pair` `cfg.restarts` times; the map with the highest label-free score on one common sample.
+
+    The first restart is the single fit itself (same stream), so more restarts can only add candidates.
+    """
+    fits = [align_pair(a, b, cfg, rng) for _ in range(cfg.restarts)]
+    if len(fits) == 1:
+        return fits[0]
+    sample = score_sample(a.x, b.x, cfg.selection, rng)
+    scores = [translated_mixing(*sample, w, cfg.selection.k) for w, _ in fits]
+    best = int(np.argmax(scores))
+    w, info = fits[best]
+    restarts = [{"label_free": i["label_free"], "fit_s": i["init_s"] + i["screen_s"] + i["refine_s"]} for _, i in fits]
+    return w, info | {"restart": best, "restart_scores": scores, "restarts": restarts}
+
+
 @register_aligner
 class LinearUnsupervised(LinearAligner):
     """Orthogonal maps between centred frames, found without pairs."""
@@ -213,7 +235,7 @@ class LinearUnsupervised(LinearAligner):
         framed = self.frames.fit(spaces)
         sides = {e: Side.of(x, self.config.init, rng) for e, x in framed.items()}  # once per encoder, for every pair
         pairs = itertools.combinations(spaces, 2)
-        fits = {(a, b): align_pair(sides[a], sides[b], self.config, rng) for a, b in pairs}
+        fits = {(a, b): fit_pair(sides[a], sides[b], self.config, rng) for a, b in pairs}
         fits, tree = route_through_tree(framed, fits, self.config, rng)
         for (a, b), (w, info) in fits.items():
             self.set_orthogonal(a, b, w)
