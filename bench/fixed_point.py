@@ -86,6 +86,23 @@ def report() -> None:
         "",
         "Commands: " + "; ".join(sorted({f"`{r['command']}`" for r in runs})),
         "",
+        "Where it settles (the last step) against where it started, top-1 a->b / b->a:",
+        "",
+        "| pair | oracle | settled | settled / oracle | label-free, oracle -> settled |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        a, b = run["pair"]
+        first, last = run["trace"][0], run["trace"][-1]
+        cells = [" / ".join(f"{t['top1'][d]:.3f}" for d in (f"{a}->{b}", f"{b}->{a}")) for t in (first, last)]
+        ratio = " / ".join(f"{last['top1'][d] / first['top1'][d]:.2f}x" for d in (f"{a}->{b}", f"{b}->{a}"))
+        lines.append(
+            f"| {a} / {b} | {cells[0]} | {cells[1]} | {ratio} | {first['label_free']:.3f} -> {last['label_free']:.3f} |"
+        )
+    lines += [
+        "",
+        "Every step (`s`: its wall seconds, on a machine shared with other jobs):",
+        "",
         "| pair | step | label-free | top-1 a->b | top-1 b->a | centred cos a->b | candidates | s |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -7,7 +7,8 @@ right start is among them on MiniLM/E5, where the moment search fails). Which ca
 in the subspace, only after refining it in the full space, and refinement is the costly part, so the candidates
 are screened by successive halving: every one gets a brief refinement and the label-free score (selection), the
 best few a longer one, and so on; the finalists are refined fully, and the best-scoring one is refined further
-while its score still rises (a right start can converge slowly).
+while its score still rises (a right start can converge slowly). With `restarts`, the whole pair fit runs that
+many times and the best-scoring map is kept (the screen's ranking of starts runs on margins within its noise).
 
 With more than two encoders every pair is fitted, and the pairs whose fits score best form a maximum spanning
 tree. A pair outside the tree also gets the map composed along its tree path as a second start (refined the
@@ -107,7 +108,10 @@ class LinearUnsupervisedConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     # Whole pair fits, one after another on one random stream; the best label-free score is kept. Why: a pair fit
     # misses the right start on some seeds (bench.quality: MiniLM/E5 seed 2, USE/WordLlama seeds 0 and 1), and the
-    # score tells a found map from a missed one (0.234-0.279 against 0.150-0.217 on those pairs). Each costs one fit.
+    # score tells a found map from a missed one (0.234-0.279 against 0.150-0.217 on those pairs). The screen cannot
+    # be made to rank starts reliably by itself: measured on USE/WordLlama's first stage, the score difference of two
+    # candidates varies by 0.006 (std) from one sample to another (0.0044 with one sample for both), while the top
+    # candidates differ by 0.0003-0.001. Each restart costs one fit.
     restarts: int = 1
 
     def __post_init__(self) -> None:
