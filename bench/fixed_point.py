@@ -22,6 +22,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from vec2vec.universal.unsupervised import LinearUnsupervisedConfig
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "fixed_point"
+Step = Callable[[np.ndarray, np.ndarray, np.ndarray, RefineConfig, np.random.Generator], np.ndarray]
 PAIRS = "minilm:use,minilm:wordllama,minilm:e5-small,e5-small:use,use:wordllama,e5-small:wordllama"
 
 
@@ -48,13 +50,17 @@ def run_pair(a: str, b: str, args: argparse.Namespace) -> dict:
     _, evals = eval_pairs(args.data, (a, b))
     sample = score_sample(xa, xb, cfg.selection, rng)
     block = dataclasses.replace(cfg.refine, transport_schedule=cfg.converge.block)
-    steps: list[tuple[str, RefineConfig | None]] = [("oracle (true pairs)", None), ("final refinement", cfg.refine)]
-    steps += [(f"converge block {i + 1}", block) for i in range(args.blocks)]
+    # (name, refinement step, its config) in the order the fit runs them; the first only scores the oracle
+    steps: list[tuple[str, Step | None, RefineConfig]] = [
+        ("oracle (true pairs)", None, cfg.refine),
+        ("final refinement", refine, cfg.refine),
+    ]
+    steps += [(f"converge block {i + 1}", wasserstein_procrustes, block) for i in range(args.blocks)]
     w, trace = oracle.maps[(a, b)], []
-    for name, step in steps:
+    for name, step, step_cfg in steps:
         start = time.perf_counter()
         if step is not None:
-            w = (refine if step is cfg.refine else wasserstein_procrustes)(xa, xb, w, step, rng)
+            w = step(xa, xb, w, step_cfg, rng)
             oracle.set_orthogonal(a, b, w)
         rows = evaluate(oracle, evals, block=args.block)
         trace.append(
