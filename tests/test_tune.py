@@ -42,6 +42,12 @@ batch_size = 32
 lr = 3e-4
 disc_lr = 3e-4
 progress = false
+[method.linear_start]  # a small linear start (the default's search takes ~40 s a fit here, once per trial)
+candidates = 1
+icp = false
+converge = {{max_blocks = 0}}
+[method.linear_start.init]
+starts = 8
 [method.model]
 latent_dim = 48
 hidden_dim = 32
