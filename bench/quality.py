@@ -191,10 +191,14 @@ def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float])
         {run["method"] for run, _ in rows if run["method"].split(" (")[0] in shown and "[moment" not in run["method"]},
         key=lambda m: (shown.index(m.split(" (")[0]), m),
     )
+    seeds = {m: sorted({run["seed"] for run, _ in rows if run["method"] == m}) for m in methods}
     lines = [
-        "Summary: top-1 of each seed (seed 0 / 1 / 2), then the worst seed's top-1 / oracle-Procrustes top-1.",
+        "Summary: top-1 of each seed (the seeds in the column's header, in order), then the worst seed's top-1 /",
+        "oracle-Procrustes top-1.",
         "",
-        "| src -> dst | oracle-Procrustes | " + " | ".join(methods) + " |",
+        "| src -> dst | oracle-Procrustes | "
+        + " | ".join(f"{m}, seed{'s' * (len(seeds[m]) > 1)} {' / '.join(map(str, seeds[m]))}" for m in methods)
+        + " |",
         "|---|---|" + "---|" * len(methods),
     ]
     for src, dst in sorted(oracle):
