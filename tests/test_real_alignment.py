@@ -5,9 +5,9 @@ pairs.
 At this size the map is only partly found (25,000 a side reach 0.95 x the supervised ceiling on this pair in the
 benchmark), so the test asks for what small data gives: far better than a random map, and a label-free score that
 tells the two apart without pairs. It runs a shortened search (moment starts only, one screen stage, shorter
-refinement, no converge loop): the default's took 569 s here (FOSCTTM 0.24, top-5 0.10-0.11 of 500), this one 63-70 s
-(seeds 0, 1: FOSCTTM 0.25-0.26, top-5 0.09-0.11, label-free 0.247 against 0.0 for a random map), and the default's
-quality is measured by bench.quality.
+refinement, no converge loop). Measured: the default search took 569 s here (FOSCTTM 0.225, top-5 0.09-0.10 of
+500); this one takes 63-70 s (seeds 0 and 1: FOSCTTM 0.25-0.26, top-5 0.09-0.11, label-free 0.247 against 0.0 for a
+random map). A random map scores FOSCTTM 0.499. The default's quality is measured by bench.quality.
 """
 
 import numpy as np

@@ -42,7 +42,7 @@ batch_size = 32
 lr = 3e-4
 disc_lr = 3e-4
 progress = false
-[method.linear_start]  # a small linear start (the default's search takes ~40 s a fit here, once per trial)
+[method.linear_start]  # small: the default search takes ~40 s here, once per trial and once per training run
 candidates = 1
 icp = false
 converge = {{max_blocks = 0}}
