@@ -116,21 +116,24 @@ def main() -> None:
     report()
 
 
-FIT_KEYS = ("screen", "refine", "converge")
-# today's default screen, refinement and converge loop as a run JSON holds them (tuples become lists)
+EARLIER = " [earlier version]"
+FIT_KEYS = ("screen", "refine", "converge", "polish")
+# today's default screen, refinement, converge loop and polish as a run JSON holds them (tuples become lists)
 DEFAULT_FIT = {
     k: v for k, v in json.loads(json.dumps(dataclasses.asdict(LinearUnsupervisedConfig()))).items() if k in FIT_KEYS
 }
 
 
 def version_label(run: dict) -> dict:
-    """Runs of `linear` fitted by an earlier version are labelled as such: before ICP candidates and successive
-    halving, or with another screen, refinement or converge loop than today's defaults (or none recorded)."""
+    """Runs of `linear`, or `universal` started from it, fitted by an earlier version are labelled as such: before
+    ICP candidates and successive halving, or with another screen, refinement, converge loop or polish than today's
+    defaults (or none recorded)."""
     if any(isinstance(v, dict) and "candidate_scores" in v for v in run["fit_info"].values()):
         return run | {"method": f"{run['method']} [moment starts only]"}
     config = run.get("config", {})
-    if run["method"].startswith("linear") and {k: config.get(k) for k in FIT_KEYS} != DEFAULT_FIT:
-        return run | {"method": f"{run['method']} [earlier version]"}
+    config = (config.get("linear_start") or {}) if run["method"].startswith("universal") else config
+    if run["method"].startswith(("linear", "universal")) and {k: config.get(k) for k in FIT_KEYS} != DEFAULT_FIT:
+        return run | {"method": f"{run['method']}{EARLIER}"}
     return run
 
 
@@ -160,7 +163,12 @@ def report() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {m: float(i) for i, m in enumerate(METHODS)} | JOINT | OLD | RESTARTS
-    for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], order.get(x[0]["method"], 99), x[0]["seed"])):
+
+    def rank(method: str) -> float:  # an earlier version's runs just before today's of the same method
+        base = method.removesuffix(EARLIER)
+        return order.get(base, 99) - 0.1 * (base != method)
+
+    for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], rank(x[0]["method"]), x[0]["seed"])):
         ratio = r["top1"] / oracle[(r["src"], r["dst"])] if oracle.get((r["src"], r["dst"])) else float("nan")
         lf = r.get("label_free")
         lines.append(
@@ -187,9 +195,10 @@ def report() -> None:
 def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float]) -> list[str]:
     """Top-1 per ordered pair and unsupervised method, every seed, with the worst seed's ratio to the oracle."""
     shown = [m for m in METHODS if m not in ("identity", "random", "oracle-procrustes", "oracle-ridge")]
+    base = {run["method"]: run["method"].split(" (")[0].removesuffix(EARLIER) for run, _ in rows}
     methods = sorted(
-        {run["method"] for run, _ in rows if run["method"].split(" (")[0] in shown and "[moment" not in run["method"]},
-        key=lambda m: (shown.index(m.split(" (")[0]), m),
+        {m for m, b in base.items() if b in shown and "[moment" not in m},
+        key=lambda m: (shown.index(base[m]), EARLIER in m, " (" in m, m),  # today's version, single fits first
     )
     seeds = {m: sorted({run["seed"] for run, _ in rows if run["method"] == m}) for m in methods}
     lines = [

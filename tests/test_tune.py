@@ -46,6 +46,7 @@ progress = false
 candidates = 1
 icp = false
 converge = {{max_blocks = 0}}
+polish = false
 [method.linear_start.init]
 starts = 8
 [method.model]
