@@ -119,12 +119,12 @@ class LinearUnsupervisedConfig:
     # Transport refinement on dense batches, once, on each pair's final map (None: off). Why: where the transport
     # refinement settles depends on how dense its batches are. A plan matches each source point with target vectors
     # of *other* texts, and the sparser the batch, the farther those are from the source's meaning, which bends the
-    # cross-covariance. Started at the oracle map on MiniLM/WordLlama, 3,000 points a side settle at top-1 0.740 /
-    # 0.833, 6,000 at 0.749 / 0.840, 12,000 at 0.775 / 0.865 (oracle 0.850 / 0.923). From the map the search
-    # settles at, these 20 batches of 12,000 took MiniLM/WordLlama from 0.737 / 0.833 to 0.752 / 0.845 and
-    # MiniLM/E5 from 0.882 / 0.874 to 0.899 / 0.890; 40 gained no more, and memory 0 (no averaging) less. A batch of
-    # 12,000 costs about 16 of 3,000 (6.5 s here), so only the final maps get them. A sample caps at the side's
-    # size; a batch holds a few n x n float32 arrays (about 2 GB at 12,000).
+    # cross-covariance. Transport alone, started at the oracle map on MiniLM/WordLlama, settled at top-1 0.740 /
+    # 0.833 with 3,000 points a side, 0.749 / 0.840 with 6,000, 0.775 / 0.865 with 12,000 (oracle 0.850 / 0.923).
+    # After the fit's own steps (bench.fixed_point), these 20 batches took MiniLM/WordLlama from 0.735 / 0.828 to
+    # 0.752 / 0.843 and MiniLM/E5 from 0.879 / 0.865 to 0.896 / 0.889; 40 batches gained no more, and memory 0 (no
+    # averaging) less. A batch of 12,000 costs about 16 of 3,000 (6.5 s here), so only the final maps get them. A
+    # sample caps at the side's size; a batch holds a few n x n float32 arrays (about 2 GB at 12,000).
     polish: RefineConfig | None = field(
         default_factory=lambda: RefineConfig(
             schedule=(), transport_schedule=((0.5, 8), (0.9, 12)), transport_sample=12000
@@ -322,7 +322,9 @@ def route_through_tree(
 
     out = dict(fits)
     off_tree = [(pair, fit) for pair, fit in fits.items() if not tree.has_edge(*pair)]
-    for (a, b), (w, info) in tqdm(off_tree, desc="tree routes", unit="pair", disable=not cfg.progress, leave=False):
+    for (a, b), (w, info) in tqdm(
+        off_tree, desc="tree routes", unit="pair", disable=not (cfg.progress and off_tree), leave=False
+    ):
         path = nx.shortest_path(tree, a, b)
         start = functools.reduce(np.matmul, [step(s, d) for s, d in itertools.pairwise(path)])
         routed = refine(framed[a], framed[b], start, cfg.refine, rng)
