@@ -27,6 +27,8 @@ from vec2vec.pipelines.store import CorpusLayout, read_embeddings
 from vec2vec.tune.loop import METRIC
 from vec2vec.tune.search import SearchConfig, apply
 from vec2vec.universal.aligner import load_aligner
+from vec2vec.universal.data import eval_pairs
+from vec2vec.universal.evaluate import evaluate
 from vec2vec.universal.universal import UniversalConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,7 +213,13 @@ def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, monk
     history = client.get_metric_history(run.info.run_id, METRIC)
     assert [m.step for m in history] == list(range(EVERY, STEPS + 1, EVERY))
     assert run.data.metrics[f"final.{METRIC}"] > 0.2
-    assert run.data.metrics["eval.a.to.b.top1"] > 0.3  # recorded, never used to choose
+    # the eval figures recorded (never used to choose) are the saved translator's; the resumed run's score varies
+    # with where the kill lands (top-1 0.29 in one CI run, above 0.3 in others), so its floor is set by chance
+    data = Path(load_aligner(out).fit_info["train"]["data"])
+    (row,) = evaluate(load_aligner(out), eval_pairs(data, ["a", "b"])[1], [("a", "b")])
+    for m in ("top1", "foscttm", "mean_cos"):
+        assert run.data.metrics[f"eval.a.to.b.{m}"] == pytest.approx(getattr(row, m), abs=1e-6)
+    assert row.top1 > 20 / row.candidates and row.foscttm < 0.1  # chance: 1 / candidates and 0.5
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "translator")}
     assert artifacts == {"translator/aligner.json", "translator/weights.safetensors"}
     assert [f.path for f in client.list_artifacts(run.info.run_id, "plots")] == ["plots/losses.png"]
