@@ -213,10 +213,12 @@ def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, monk
     history = client.get_metric_history(run.info.run_id, METRIC)
     assert [m.step for m in history] == list(range(EVERY, STEPS + 1, EVERY))
     assert run.data.metrics[f"final.{METRIC}"] > 0.2
-    # the eval figures recorded (never used to choose) are the saved translator's; the resumed run's score varies
-    # with where the kill lands (top-1 0.29 in one CI run, above 0.3 in others), so its floor is set by chance
-    data = Path(load_aligner(out).fit_info["train"]["data"])
-    (row,) = evaluate(load_aligner(out), eval_pairs(data, ["a", "b"])[1], [("a", "b")])
+    # the eval figures recorded (never used to choose) are the saved translator's. The killed-and-resumed run's
+    # score varies from run to run (top-1 0.291 in one CI run and one local run, above 0.3 in earlier ones), so its
+    # floor is set by chance, not by one run's value
+    aligner = load_aligner(out)
+    data = Path(aligner.fit_info["train"]["data"])
+    (row,) = evaluate(aligner, eval_pairs(data, ["a", "b"])[1], [("a", "b")])
     for m in ("top1", "foscttm", "mean_cos"):
         assert run.data.metrics[f"eval.a.to.b.{m}"] == pytest.approx(getattr(row, m), abs=1e-6)
     assert row.top1 > 20 / row.candidates and row.foscttm < 0.1  # chance: 1 / candidates and 0.5
@@ -227,9 +229,9 @@ def test_run_record_arrives_at_the_mlflow_server(killed_run, mlflow_server, monk
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # the pyfunc loads through the server's proxy
     model = mlflow.pyfunc.load_model(run.data.tags["translator_model_uri"])
-    b = read_embeddings(CorpusLayout(Path(load_aligner(out).fit_info["train"]["data"])).split_dir("b", "eval"))
+    b = read_embeddings(CorpusLayout(data).split_dir("b", "eval"))
     got = model.predict(pd.DataFrame({"src": "b", "dst": "a", "vector": list(b.vectors[:20])}))
-    expected = load_aligner(out).transform(b.vectors[:20], "b", "a")
+    expected = aligner.transform(b.vectors[:20], "b", "a")
     np.testing.assert_allclose(np.stack(got["vector"].map(np.asarray)), expected, atol=1e-6)
 
 
