@@ -117,6 +117,16 @@ def main() -> None:
 
 
 EARLIER = " [earlier version]"
+# an earlier version that differs from today's only in its polish step, named by that step
+NO_POLISH, BATCH_POLISH = " [no polish]", " [12k-batch polish]"
+VERSIONS = (EARLIER, NO_POLISH, BATCH_POLISH)
+
+
+def base_method(method: str) -> str:
+    """`method` without its version tag."""
+    return next((method.removesuffix(t) for t in VERSIONS if method.endswith(t)), method)
+
+
 FIT_KEYS = ("screen", "refine", "converge", "polish")
 # today's default screen, refinement, converge loop and polish as a run JSON holds them (tuples become lists)
 DEFAULT_FIT = {
@@ -132,9 +142,13 @@ def version_label(run: dict) -> dict:
         return run | {"method": f"{run['method']} [moment starts only]"}
     config = run.get("config", {})
     config = (config.get("linear_start") or {}) if run["method"].startswith("universal") else config
-    if run["method"].startswith(("linear", "universal")) and {k: config.get(k) for k in FIT_KEYS} != DEFAULT_FIT:
-        return run | {"method": f"{run['method']}{EARLIER}"}
-    return run
+    fit = {k: config.get(k) for k in FIT_KEYS}
+    if not run["method"].startswith(("linear", "universal")) or fit == DEFAULT_FIT:
+        return run
+    tag = EARLIER
+    if all(fit[k] == DEFAULT_FIT[k] for k in FIT_KEYS if k != "polish"):
+        tag = NO_POLISH if fit["polish"] is None else BATCH_POLISH if "transport_schedule" in fit["polish"] else tag
+    return run | {"method": f"{run['method']}{tag}"}
 
 
 def report() -> None:
@@ -165,7 +179,7 @@ def report() -> None:
     order = {m: float(i) for i, m in enumerate(METHODS)} | JOINT | OLD | RESTARTS
 
     def rank(method: str) -> float:  # an earlier version's runs just before today's of the same method
-        base = method.removesuffix(EARLIER)
+        base = base_method(method)
         return order.get(base, 99) - 0.1 * (base != method)
 
     for run, r in sorted(rows, key=lambda x: (x[1]["src"], x[1]["dst"], rank(x[0]["method"]), x[0]["seed"])):
@@ -195,10 +209,10 @@ def report() -> None:
 def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float]) -> list[str]:
     """Top-1 per ordered pair and unsupervised method, every seed, with the worst seed's ratio to the oracle."""
     shown = [m for m in METHODS if m not in ("identity", "random", "oracle-procrustes", "oracle-ridge")]
-    base = {run["method"]: run["method"].split(" (")[0].removesuffix(EARLIER) for run, _ in rows}
+    base = {run["method"]: base_method(run["method"].split(" (")[0]) for run, _ in rows}
     methods = sorted(
         {m for m, b in base.items() if b in shown and "[moment" not in m},
-        key=lambda m: (shown.index(base[m]), EARLIER in m, " (" in m, m),  # today's version, single fits first
+        key=lambda m: (shown.index(base[m]), base_method(m) != m, " (" in m, m),  # today's version, single fits first
     )
     seeds = {m: sorted({run["seed"] for run, _ in rows if run["method"] == m}) for m in methods}
     lines = [
@@ -213,10 +227,13 @@ def summary(rows: list[tuple[dict, dict]], oracle: dict[tuple[str, str], float])
     for src, dst in sorted(oracle):
         cells = []
         for method in methods:
-            top = [r["top1"] for run, r in sorted(rows, key=lambda x: x[0]["seed"])
-                   if run["method"] == method and (r["src"], r["dst"]) == (src, dst)]  # fmt: skip
+            runs = [(run["seed"], r["top1"]) for run, r in sorted(rows, key=lambda x: x[0]["seed"])
+                    if run["method"] == method and (r["src"], r["dst"]) == (src, dst)]  # fmt: skip
+            top = [t for _, t in runs]
             worst = min(top, default=float("nan")) / oracle[(src, dst)]
-            cells.append(" / ".join(f"{t:.3f}" for t in top) + f" ({worst:.2f}x)" if top else "")
+            which = [seed for seed, _ in runs]  # named where the cell lacks some of the column's seeds
+            named = f"seed{'s' * (len(which) > 1)} {' / '.join(map(str, which))}: " if which != seeds[method] else ""
+            cells.append(named + " / ".join(f"{t:.3f}" for t in top) + f" ({worst:.2f}x)" if top else "")
         lines.append(f"| {src} -> {dst} | {oracle[(src, dst)]:.3f} | " + " | ".join(cells) + " |")
     return lines
 

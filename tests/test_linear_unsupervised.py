@@ -3,7 +3,9 @@
 import dataclasses
 
 import numpy as np
+import ot
 import pytest
+import torch
 
 from vec2vec.config import ConfigError, from_dict
 from vec2vec.universal.aligner import load_aligner, unit
@@ -12,7 +14,13 @@ from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
 from vec2vec.universal.linear import polar, random_orthogonal
 from vec2vec.universal.metrics import retrieval_metrics
 from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candidates
-from vec2vec.universal.refine import RefineConfig, wasserstein_procrustes
+from vec2vec.universal.refine import (
+    DenseTransportConfig,
+    RefineConfig,
+    dense_transport,
+    transport_cross_covariance,
+    wasserstein_procrustes,
+)
 from vec2vec.universal.selection import SelectionConfig, knn_mixing, label_free_score, score_sample, translated_mixing
 from vec2vec.universal.unsupervised import (
     ConvergeConfig,
@@ -35,7 +43,7 @@ SMALL = LinearUnsupervisedConfig(
     refine=RefineConfig(schedule=((20, 10), (5, 10)), batch=400, targets=2000, transport_schedule=((0.5, 5),)),
     converge=ConvergeConfig(block=((0.5, 3),), max_blocks=3),
     selection=SelectionConfig(sample=1000),
-    polish=RefineConfig(schedule=(), transport_schedule=((0.5, 3),), transport_sample=3000),
+    polish=DenseTransportConfig(sample=3000, steps=3),
 )
 
 
@@ -261,6 +269,29 @@ def test_denser_transport_batches_settle_closer_to_the_true_map(known_map):
     assert drift[3000] < 0.7 * drift[200], drift
 
 
+def test_dense_transport_cross_covariance_is_pots_sinkhorn_plan(known_map):
+    """The kernel-and-scalings form gives the cross-covariance of the plan POT's Sinkhorn returns."""
+    _, train_a, train_b, *_ = known_map
+    xa, xb = framed_pair(train_a[:700], train_b[:900])
+    w = random_orthogonal(xa.shape[1], xb.shape[1], np.random.default_rng(3))
+    ours = transport_cross_covariance(torch.from_numpy(xa), torch.from_numpy(xb), w, 0.02, 30)
+    cost = 1.0 - (xa @ w) @ xb.T
+    cost -= cost.min(axis=1, keepdims=True)
+    plan = ot.sinkhorn(ot.unif(len(xa)), ot.unif(len(xb)), cost.astype(np.float64), 0.02, numItermax=30, warn=False)
+    np.testing.assert_allclose(ours, xa.T.astype(np.float64) @ plan @ xb, rtol=1e-3, atol=1e-7)
+
+
+def test_one_plan_on_all_points_drifts_less_from_the_true_map_than_sparse_batches(known_map):
+    """Why the polish uses one plan between all points: started at the truth, it settles nearer it than the same
+    number of steps on 300-point batches (each side is a different sample)."""
+    q, train_a, train_b, *_ = known_map
+    xa, xb = framed_pair(train_a, train_b)
+    dense = dense_transport(xa, xb, q, DenseTransportConfig(steps=5), np.random.default_rng(9))
+    sparse = RefineConfig(schedule=(), transport_schedule=((0.0, 5),), transport_sample=300)
+    batches = wasserstein_procrustes(xa, xb, q, sparse, np.random.default_rng(9))
+    assert np.abs(dense - q).max() < 0.7 * np.abs(batches - q).max()
+
+
 def test_polish_refines_each_final_map_and_rescores_it(known_map):
     _, train_a, train_b, *_ = known_map
     spaces = {"a": train_a, "b": train_b}
@@ -273,6 +304,12 @@ def test_polish_refines_each_final_map_and_rescores_it(known_map):
     assert plain.config.polish is None and "polish_s" not in plain.fit_info["a->b"]
     assert info["unpolished_label_free"] == plain.fit_info["a->b"]["label_free"]  # the same search, then polish
     assert not np.array_equal(plain.maps[("a", "b")], polished.maps[("a", "b")])
+
+
+@pytest.mark.parametrize(("field", "value"), [("sample", 1), ("steps", 0), ("epsilon", 0.0), ("iterations", 0)])
+def test_bad_dense_transport_settings_are_refused_with_a_reason(field, value):
+    with pytest.raises(ConfigError, match="dense transport needs"):
+        from_dict(LinearUnsupervisedConfig, {"polish": {field: value}})
 
 
 def test_bad_screen_stages_are_refused_with_a_reason():

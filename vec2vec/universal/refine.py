@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import ot
+import torch
 
 from vec2vec.universal.linear import polar, procrustes
 from vec2vec.universal.neighbours import mean_top_k, top_k
@@ -61,6 +62,31 @@ class RefineConfig:
             )
 
 
+@dataclass(frozen=True)
+class DenseTransportConfig:
+    """Transport refinement on one plan between (up to) every training vector a side: the fit's last step.
+
+    Why: where transport refinement settles depends on how dense its plans are. A plan matches each source vector
+    with target vectors of *other* texts, and the sparser the sample, the farther those lie from its meaning, which
+    bends the cross-covariance. Transport alone, started at the oracle map on MiniLM/WordLlama, settled at top-1
+    0.740 / 0.833 with batches of 3,000 points a side, 0.749 / 0.840 with 6,000, 0.775 / 0.865 with 12,000 (oracle
+    0.850 / 0.923). One plan between all vectors is the densest there is, and the same every step, so the steps
+    need no averaging over batches.
+    """
+
+    sample: int = 25000  # points a side (all where fewer); one n x m float32 kernel: 2.5 GB at 25,000
+    steps: int = 8  # fixed-point steps: Procrustes on the plan's cross-covariance, then a new plan
+    epsilon: float = 0.02
+    iterations: int = 30  # Sinkhorn iterations per plan
+
+    def __post_init__(self) -> None:
+        if self.sample < 2 or self.steps < 1 or self.epsilon <= 0 or self.iterations < 1:
+            raise ValueError(
+                "dense transport needs sample >= 2, steps >= 1, epsilon > 0 and iterations >= 1, got "
+                f"{self.sample}, {self.steps}, {self.epsilon}, {self.iterations}"
+            )
+
+
 def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= n else x[rng.choice(len(x), n, replace=False)]
 
@@ -97,6 +123,36 @@ def wasserstein_procrustes(
             batch = sa.T @ plan @ sb
             cross = batch if cross is None else memory * cross + (1 - memory) * batch
             w = polar(cross)
+    return w
+
+
+def transport_cross_covariance(
+    xa: torch.Tensor, xb: torch.Tensor, w: np.ndarray, epsilon: float, iterations: int
+) -> np.ndarray:
+    """xa^T P xb for the entropic plan P (uniform marginals, cosine cost) between `xa @ w` and `xb`.
+
+    The same plan as POT's `ot.sinkhorn` (tests check it), computed with one n x m float32 array: P = diag(u) K
+    diag(v), so the cross-covariance needs only the scalings and the kernel, never the plan or the cost beside it
+    (POT's call holds three n x m arrays, 7.5 GB at 25,000 a side).
+    """
+    kernel = torch.from_numpy(xa.numpy() @ w) @ xb.T  # cosine similarity, then the kernel in place
+    kernel -= kernel.max(dim=1, keepdim=True).values  # each row's best match costs 0: float32 does not underflow
+    kernel.div_(epsilon).exp_()
+    n, m = kernel.shape
+    u = torch.full((n,), 1.0 / n)
+    for _ in range(iterations):
+        v = (1.0 / m) / (kernel.T @ u).clamp_min(1e-30)  # a column far from every row must not divide by 0
+        u = (1.0 / n) / (kernel @ v)
+    return ((xa * u[:, None]).T @ (kernel @ (xb * v[:, None]))).double().numpy()
+
+
+def dense_transport(
+    xa: np.ndarray, xb: np.ndarray, w: np.ndarray, cfg: DenseTransportConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """`cfg.steps` Procrustes steps on the transport plan between (up to `cfg.sample`) all points a side."""
+    sa, sb = (torch.from_numpy(np.ascontiguousarray(_sample(x, cfg.sample, rng))) for x in (xa, xb))
+    for _ in range(cfg.steps):
+        w = polar(transport_cross_covariance(sa, sb, w, cfg.epsilon, cfg.iterations))
     return w
 
 

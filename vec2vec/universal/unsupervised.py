@@ -9,8 +9,8 @@ are screened by successive halving: every one gets a brief refinement and the la
 best few a longer one, and so on; the finalists are refined fully, and the best-scoring one is refined further
 while its score still rises (a right start can converge slowly). With `restarts`, the whole pair fit runs that
 many times and the best-scoring map is kept (the screen's ranking of starts runs on margins within its noise).
-Last, each pair's map gets a few transport batches far denser than the search's (`polish`): denser batches move
-the refinement's fixed point closer to the true map.
+Last, each pair's map gets a few transport steps on one plan between all its training vectors (`polish`), far
+denser than the search's batches: denser plans move the refinement's fixed point closer to the true map.
 
 With more than two encoders every pair is fitted, and the pairs whose fits score best form a maximum spanning
 tree. A pair outside the tree also gets the map composed along its tree path as a second start (refined the
@@ -35,7 +35,7 @@ from vec2vec.universal.aligner import register_aligner
 from vec2vec.universal.icp_init import SubspaceICPConfig, icp_candidates
 from vec2vec.universal.linear import LinearAligner
 from vec2vec.universal.moment_init import MomentInitConfig, Side, moment_candidates
-from vec2vec.universal.refine import RefineConfig, refine, wasserstein_procrustes
+from vec2vec.universal.refine import DenseTransportConfig, RefineConfig, dense_transport, refine, wasserstein_procrustes
 from vec2vec.universal.selection import SelectionConfig, label_free_score, score_sample, translated_mixing
 
 
@@ -116,20 +116,14 @@ class LinearUnsupervisedConfig:
     # candidates varies by 0.006 (std) from one sample to another (0.0044 with one sample for both), while the top
     # candidates differ by 0.0003-0.001. Each restart costs one fit.
     restarts: int = 1
-    # Transport refinement on dense batches, once, on each pair's final map (None: off). Why: where the transport
-    # refinement settles depends on how dense its batches are. A plan matches each source point with target vectors
-    # of *other* texts, and the sparser the batch, the farther those are from the source's meaning, which bends the
-    # cross-covariance. Transport alone, started at the oracle map on MiniLM/WordLlama, settled at top-1 0.740 /
-    # 0.833 with 3,000 points a side, 0.749 / 0.840 with 6,000, 0.775 / 0.865 with 12,000 (oracle 0.850 / 0.923).
-    # After the fit's own steps (bench.fixed_point), these 20 batches took MiniLM/WordLlama from 0.735 / 0.828 to
-    # 0.752 / 0.843 and MiniLM/E5 from 0.879 / 0.865 to 0.896 / 0.889; 40 batches gained no more, and memory 0 (no
-    # averaging) less. A batch of 12,000 costs about 16 of 3,000 (6.5 s here), so only the final maps get them. A
-    # sample caps at the side's size; a batch holds a few n x n float32 arrays (about 2 GB at 12,000).
-    polish: RefineConfig | None = field(
-        default_factory=lambda: RefineConfig(
-            schedule=(), transport_schedule=((0.5, 8), (0.9, 12)), transport_sample=12000
-        )
-    )
+    # Transport refinement on one plan between all training vectors a side, once, on each pair's final map (None:
+    # off). Why: the refinement's fixed point depends on how dense its transport plans are (DenseTransportConfig).
+    # Measured (bench.fixed_point, MiniLM/WordLlama, from the map the fit's own steps settle at, top-1 0.735 /
+    # 0.829): 8 steps on all 25,000 a side reach 0.757 / 0.847 in 112 s on a shared machine, where 20 batches of
+    # 12,000 (the previous polish) reached 0.752 / 0.843 in 298 s. From the same start, epsilon 0.01 reached 0.747 /
+    # 0.839 and 0.04 0.738 / 0.831; on USE/WordLlama (0.768 / 0.850) 8 steps reached 0.798 / 0.872, still rising by
+    # about 0.001 a step.
+    polish: DenseTransportConfig | None = field(default_factory=DenseTransportConfig)
 
     progress: bool = True  # tqdm bars: each pair fit stage by stage, the tree routes, the polish
 
@@ -295,7 +289,7 @@ def polish(
     if cfg.polish is None:
         return w, info
     start = time.perf_counter()
-    w = wasserstein_procrustes(xa, xb, w, cfg.polish, rng)
+    w = dense_transport(xa, xb, w, cfg.polish, rng)
     score = label_free_score(xa, xb, w, cfg.selection, rng)
     return w, info | {"polish_s": time.perf_counter() - start, "unpolished_label_free": info["label_free"],
                       "label_free": score}  # fmt: skip
