@@ -7,9 +7,8 @@ Why: on some pairs every seed of the unsupervised linear fit reaches the same ma
 (MiniLM->WordLlama 0.86x). That is either a search that stops early or an objective whose optimum is not the true
 map. This tells them apart: start at the oracle map (orthogonal Procrustes on true pairs) and run the fit's own
 final refinement, then its converge blocks and its polish (one transport plan between all vectors; earlier runs
-had none, or one of 12,000-point batches), on the
-*unpaired* training sides. If top-1 falls while the label-free score rises, the unpaired objectives prefer a worse
-map than the truth, and no search will find the truth with them.
+had none, or 12,000-point batches), on the *unpaired* training sides. If top-1 falls while the label-free score
+rises, the unpaired objectives prefer a worse map than the truth, and no search will find the truth with them.
 
 Per pair: frames and oracle from `train_a` true pairs (the oracle-procrustes baseline); refinement on encoder A's
 `train_a` against encoder B's `train_b`, as the fit sees them; top-1 on the paired eval split (blocks of --block
@@ -93,9 +92,8 @@ def report() -> None:
         "Start: orthogonal Procrustes on true pairs (the oracle). Then the linear fit's own final refinement,",
         "converge blocks and polish (runs without a polish step predate it; `polish (dense batches)` is the",
         "previous polish, 20 batches of 12,000 points a side; today's is `polish (one plan, all vectors)`), on",
-        "unpaired training sides. Top-1 on",
-        "the paired eval split (candidates as stated, centred cosine ranking), both directions; label-free score",
-        "(kNN mixing, no pairs) on one fixed unpaired sample.",
+        "unpaired training sides. Top-1 on the paired eval split (candidates as stated, centred cosine ranking),",
+        "both directions; label-free score (kNN mixing, no pairs) on one fixed unpaired sample.",
         "A falling top-1 with a rising label-free score means the unpaired objectives prefer a worse map than the",
         "truth on that pair.",
         "",
